@@ -67,26 +67,39 @@ class DemoApp:
         assert self.command("resync").returncode == 0
 
     def write_config(self, overrides: dict) -> None:
-        config = {"address": "127.0.0.1", "port": self.port, "startup_seconds": 0, "cache_dir": str(self.cache)}
+        config = {
+            "address": "127.0.0.1",
+            "port": self.port,
+            "startup_seconds": 0,
+            "cache_dir": str(self.cache),
+        }
         config.update(overrides)
         self.config_path.write_text(to_yaml(config))
 
     def command(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, str(self.release / "demo_app.py"), "--config", str(self.config_path), *args],
-            capture_output=True, text=True, timeout=30, env=env, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            check=False,
         )
 
     def start(self, env: dict | None = None, wait: bool = True) -> DemoApp:
         base = {k: v for k, v in os.environ.items() if k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY")}
         self.proc = subprocess.Popen(
             [sys.executable, str(self.release / "demo_app.py"), "--config", str(self.config_path)],
-            env={**base, **(env or {})}, stderr=subprocess.PIPE, text=True,
+            env={**base, **(env or {})},
+            stderr=subprocess.PIPE,
+            text=True,
         )
         if wait:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"demo-app exited {self.proc.returncode}: {self.proc.stderr.read()}"
+                assert self.proc.poll() is None, (
+                    f"demo-app exited {self.proc.returncode}: {self.proc.stderr.read()}"
+                )
                 try:
                     self.get("/health")
                     return self
@@ -103,7 +116,9 @@ class DemoApp:
 
     def request(self, path: str, body: dict | None = None) -> tuple[int, str]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method="POST" if data else "GET")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, method="POST" if data else "GET"
+        )
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
                 return resp.status, resp.read().decode()

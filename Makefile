@@ -1,0 +1,43 @@
+# Developer entry points. `make test` is what CI runs (.ci/run); `make demo` shows
+# a real service on a real systemd host. Both set the machine up first.
+SHELL := /bin/bash
+VENV := .venv/bin
+
+.PHONY: help setup image lint unit molecule test demo demo-clean build clean
+
+help:
+	@echo "make test      set up, then lint, unit tests (collection build included), molecule scenarios (what CI runs)"
+	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
+	@echo "make lint | unit | molecule | build | image | setup | demo-clean | clean"
+
+setup:
+	scripts/setup
+
+image: setup
+	scripts/build-target-image
+
+lint: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/ansible-lint
+
+unit: setup
+	scripts/pytest tests/unit
+
+build: setup
+	scripts/build-collection
+
+molecule: image
+	scripts/molecule
+
+test: setup image lint unit molecule
+	@echo "make test: all passed"
+
+demo: image
+	scripts/demo
+
+demo-clean:
+	scripts/demo --clean
+
+clean:
+	rm -rf .cache/build .pytest_cache .ruff_cache
