@@ -2,6 +2,7 @@
 # a real service on a real systemd host. Both set the machine up first.
 SHELL := /bin/bash
 VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: help setup image lint unit molecule test demo demo-clean build clean
 
