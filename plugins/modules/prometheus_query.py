@@ -1,0 +1,300 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: prometheus_query
+short_description: Run an instant PromQL query and assert a threshold, optionally for a hold period
+version_added: 0.1.0
+description:
+  - Runs an instant query against Prometheus' HTTP API (C(/api/v1/query)) and compares the result with
+    O(threshold). With O(hold), the condition must hold continuously for that many seconds (polled every
+    O(interval)); with O(wait), it has that many seconds to start holding.
+  - This is how a mitigation proves its fix with the signal that paged, for example the resolution success
+    rate above 0.99 for 60 seconds.
+  - Without O(threshold) the module only reads the result (evidence for the diagnose phase).
+  - An unreachable Prometheus or a rejected query is a failure, never a pass. Prometheus' own error text for
+    a bad query is relayed.
+  - Read-only, it runs the same way in check mode.
+author: incident.remediation contributors
+extends_documentation_fragment:
+  - incident.remediation.http_api
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; queries as in a normal run.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  url:
+    description:
+      - Base URL of Prometheus, for example V(http://prometheus:9090). Falls back to E(PROMETHEUS_URL).
+    type: str
+    required: true
+  query:
+    description: An instant PromQL query that returns a vector or a scalar.
+    type: str
+    required: true
+  comparison:
+    description: How each value is compared with O(threshold). Required with O(threshold).
+    type: str
+    choices: ['<', '<=', '>', '>=', '==', '!=']
+  threshold:
+    description: The value to compare with. Leave out to only read the result.
+    type: float
+  hold:
+    description: Seconds the condition must hold without interruption; any failing poll starts it over.
+    type: float
+    default: 0
+  wait:
+    description:
+      - Seconds the condition has to start holding. Once it holds, polling continues past this deadline
+        until O(hold) is reached or the condition breaks.
+    type: float
+    default: 0
+  interval:
+    description: Seconds between two queries while waiting or holding.
+    type: float
+    default: 5
+  empty:
+    description:
+      - What a result with no series means.
+      - V(unsatisfied) counts it as not met (keep waiting; fail at the deadline). V(fail) fails at once.
+        V(satisfied) counts it as met (an error counter that does not exist yet means no errors).
+        V(zero) treats it as one series with the value 0.
+    type: str
+    choices: [unsatisfied, fail, satisfied, zero]
+    default: unsatisfied
+  series:
+    description: With several series, whether V(all) of them or V(any) one must meet the condition.
+    type: str
+    choices: [all, any]
+    default: all
+  bearer_token:
+    description:
+      - "Sent as C(Authorization: Bearer <token>). Never logged. Falls back to E(PROMETHEUS_BEARER_TOKEN)."
+    type: str
+seealso:
+  - module: incident.remediation.http_health
+  - name: Prometheus HTTP API
+    description: The instant query endpoint this module calls.
+    link: https://prometheus.io/docs/prometheus/latest/querying/api/#instant-queries
+"""
+
+EXAMPLES = r"""
+- name: Verify - resolution success rate above 0.99 for 60 s (runbook verification step)
+  incident.remediation.prometheus_query:
+    url: http://prometheus:9090
+    query: >-
+      sum(rate(demo_app_requests_total{outcome="success"}[1m]))
+      / sum(rate(demo_app_requests_total[1m]))
+    comparison: ">"
+    threshold: 0.99
+    hold: 60
+    wait: 120
+    interval: 5
+
+- name: Verify - no artifact digest failures on any instance
+  incident.remediation.prometheus_query:
+    url: "{{ prometheus_url }}"
+    query: demo_app_digest_checks_total{outcome="failed"}
+    comparison: "=="
+    threshold: 0
+    empty: satisfied
+
+- name: Diagnose - record the active instance count (no threshold, read only)
+  incident.remediation.prometheus_query:
+    url: "{{ prometheus_url }}"
+    query: sum(demo_app_active_instances)
+  register: instances
+"""
+
+RETURN = r"""
+satisfied:
+  description: Whether the condition held for the hold period (always V(true) without a threshold).
+  returned: always
+  type: bool
+  sample: true
+value:
+  description:
+    - The value that decided the outcome, the first series that failed (or, with O(series=any), that passed);
+      the only value for a single series or a scalar. V(null) for an empty result.
+  returned: always
+  type: float
+  sample: 0.997
+series:
+  description: Every series of the last result, with its labels and value.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    metric:
+      description: The series' labels.
+      type: dict
+    value:
+      description: The sample value (V(NaN) and infinities as Prometheus gives them).
+      type: float
+  sample: [{"metric": {"instance": "web1:8080"}, "value": 0.997}]
+held_for:
+  description: Seconds the condition had held at the end.
+  returned: always
+  type: float
+  sample: 60.2
+attempts:
+  description: Number of queries made.
+  returned: always
+  type: int
+elapsed:
+  description: Seconds spent.
+  returned: always
+  type: float
+warnings_from_prometheus:
+  description: Warnings Prometheus attached to the last answer.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import math
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.remediation.plugins.module_utils.arguments import (
+    check_positive,
+    client_from_params,
+    http_api_spec,
+)
+from ansible_collections.incident.remediation.plugins.module_utils.conditions import compare
+from ansible_collections.incident.remediation.plugins.module_utils.errors import ApiError, TransportError
+from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
+
+
+class QueryFailed(Exception):
+    """A failure that no amount of waiting fixes: a rejected query, or an empty result with empty=fail."""
+
+
+def to_series(data: dict) -> list[dict]:
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "scalar":
+        return [{"metric": {}, "value": float(result[1])}]
+    if kind == "vector":
+        return [{"metric": item.get("metric", {}), "value": float(item["value"][1])} for item in result]
+    raise QueryFailed(f"the query returned a {kind}; give an instant query that returns a vector or a scalar")
+
+
+def evaluate(series: list[dict], params: dict) -> tuple[bool, float | None]:
+    """(satisfied, deciding value) for a non-empty result."""
+    if params["threshold"] is None:
+        return True, series[0]["value"]
+    verdicts = [
+        not math.isnan(s["value"]) and compare(s["value"], params["comparison"], params["threshold"]) for s in series
+    ]
+    if params["series"] == "all":
+        satisfied = all(verdicts)
+        decider = verdicts.index(False) if not satisfied else 0
+    else:
+        satisfied = any(verdicts)
+        decider = verdicts.index(True) if satisfied else 0
+    return satisfied, series[decider]["value"]
+
+
+def make_check(params: dict, client):
+    endpoint = params["url"].rstrip("/") + "/api/v1/query"
+
+    def check() -> tuple[bool, dict]:
+        seen = {"series": [], "value": None, "error": "", "warnings": []}
+        try:
+            answer = client.call_json("GET", endpoint, query={"query": params["query"]})
+        except TransportError as exc:
+            seen["error"] = f"cannot reach Prometheus at {params['url']}: {exc.reason}"
+            return False, seen
+        except ApiError as exc:
+            if exc.status in (400, 422):
+                raise QueryFailed(f"Prometheus rejected the query: {exc.detail}") from exc
+            seen["error"] = f"Prometheus answered HTTP {exc.status}: {exc.detail}"
+            return False, seen
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            seen["error"] = f"unexpected answer from Prometheus: {str(answer)[:200]}"
+            return False, seen
+        seen["warnings"] = answer.get("warnings", [])
+        seen["series"] = to_series(answer.get("data", {}))
+        if not seen["series"]:
+            seen["error"] = "the query returned no series"
+            if params["empty"] == "fail":
+                raise QueryFailed(f"{seen['error']} (empty=fail)")
+            if params["empty"] != "zero":
+                return params["empty"] == "satisfied", seen
+            seen["series"] = [{"metric": {}, "value": 0.0}]
+        satisfied, seen["value"] = evaluate(seen["series"], params)
+        return satisfied, seen
+
+    return check
+
+
+def describe_failure(params: dict, outcome) -> str:
+    seen = outcome.last
+    condition = f"{params['query']} {params['comparison']} {params['threshold']:g}"
+    if params["hold"]:
+        condition += f" for {params['hold']:g} s"
+    if seen["error"]:
+        last = seen["error"]
+    else:
+        labels = [s["metric"] for s in seen["series"] if s["value"] == seen["value"]][:1]
+        last = f"value {seen['value']:g}" + (f" of {labels[0]}" if labels and labels[0] else "")
+    return (
+        f"condition not met: {condition} (within {params['wait']:g} s); last seen: {last}; "
+        f"longest hold {outcome.longest_hold:.1f} s after {outcome.attempts} queries in {outcome.elapsed:.1f} s"
+    )
+
+
+def main() -> None:
+    spec = http_api_spec(url_env="PROMETHEUS_URL", token_env="PROMETHEUS_BEARER_TOKEN")
+    spec.update(
+        query={"type": "str", "required": True},
+        comparison={"type": "str", "choices": ["<", "<=", ">", ">=", "==", "!="]},
+        threshold={"type": "float"},
+        hold={"type": "float", "default": 0},
+        wait={"type": "float", "default": 0},
+        interval={"type": "float", "default": 5},
+        empty={"type": "str", "choices": ["unsatisfied", "fail", "satisfied", "zero"], "default": "unsatisfied"},
+        series={"type": "str", "choices": ["all", "any"], "default": "all"},
+    )
+    module = AnsibleModule(
+        argument_spec=spec,
+        supports_check_mode=True,
+        required_together=[("comparison", "threshold")],
+    )
+    params = module.params
+    check_positive(module, "hold", "wait", "interval", "timeout")
+    if not params["query"].strip():
+        module.fail_json(msg="query is empty")
+    if params["threshold"] is None and (params["hold"] or params["wait"]):
+        module.fail_json(msg="hold and wait need a condition: give comparison and threshold")
+    client = client_from_params(params)
+    try:
+        outcome = poll(make_check(params, client), params["wait"], params["interval"], params["hold"])
+    except QueryFailed as exc:
+        module.fail_json(msg=str(exc), query=params["query"], satisfied=False)
+    seen = outcome.last
+    result = {
+        "changed": False,
+        "satisfied": outcome.satisfied,
+        "value": seen["value"],
+        "series": seen["series"],
+        "held_for": round(outcome.held_for, 3),
+        "attempts": outcome.attempts,
+        "elapsed": round(outcome.elapsed, 3),
+        "warnings_from_prometheus": seen["warnings"],
+    }
+    if not outcome.satisfied:
+        if params["threshold"] is None:
+            module.fail_json(msg=seen["error"], **result)
+        module.fail_json(msg=describe_failure(params, outcome), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
