@@ -55,7 +55,7 @@ def parse_manifest(text: str, fmt: str = "auto") -> dict:
     """``{relative path: sha256}`` from JSON, a flat YAML mapping, or ``sha256sum`` output."""
     lines = [line for line in text.splitlines() if line.strip()]
     if fmt == "auto":
-        if text.lstrip().startswith("{"):
+        if text.lstrip()[:1] in ("{", "["):
             fmt = "json"
         elif lines and all(_SUM_LINE.match(line) for line in lines):
             fmt = "sha256sum"
