@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -21,6 +22,7 @@ class PollOutcome:
 
 def poll(
     check: Callable[[], tuple[bool, Any]],
+    *,
     wait: float,
     interval: float,
     hold: float = 0.0,

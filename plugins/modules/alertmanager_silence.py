@@ -126,7 +126,7 @@ silence_ids:
   returned: always
   type: list
   elements: str
-action:
+operation:
   description: What was done, or would be done in check mode.
   returned: always
   type: str
@@ -143,7 +143,10 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.arguments import client_from_params, http_api_spec
+from ansible_collections.incident.remediation.plugins.module_utils.arguments import (
+    client_from_params,
+    http_api_spec,
+)
 from ansible_collections.incident.remediation.plugins.module_utils.errors import RemediationError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -176,7 +179,12 @@ def format_time(moment: datetime) -> str:
 
 def normalize(matchers: list[dict]) -> list[tuple]:
     return sorted(
-        (m["name"], m["value"], bool(m.get("isRegex", m.get("regex", False))), bool(m.get("isEqual", m.get("equal", True))))
+        (
+            m["name"],
+            m["value"],
+            bool(m.get("isRegex", m.get("regex", False))),
+            bool(m.get("isEqual", m.get("equal", True))),
+        )
         for m in matchers
     )
 
@@ -222,7 +230,12 @@ def ensure_present(module, api: Silences, now: datetime) -> dict:
     existing = sorted(api.matching(params["matchers"], params["comment"]), key=lambda s: s["endsAt"], reverse=True)
     result = {"changed": False, "silence_ids": [s["id"] for s in existing]}
     if existing and parse_time(existing[0]["endsAt"]) >= end - timedelta(seconds=tolerance):
-        return {**result, "action": "unchanged", "silence_id": existing[0]["id"], "ends_at": existing[0]["endsAt"]}
+        return {
+            **result,
+            "operation": "unchanged",
+            "silence_id": existing[0]["id"],
+            "ends_at": existing[0]["endsAt"],
+        }
     silence = {
         "matchers": [
             {"name": m["name"], "value": m["value"], "isRegex": m["regex"], "isEqual": m["equal"]}
@@ -233,13 +246,19 @@ def ensure_present(module, api: Silences, now: datetime) -> dict:
         "createdBy": params["created_by"],
         "comment": params["comment"],
     }
-    action = "extended" if existing else "created"
+    operation = "extended" if existing else "created"
     if existing:
         silence["id"] = existing[0]["id"]
     silence_id = existing[0]["id"] if existing else None
     if not module.check_mode:
         silence_id = api.post(silence)
-    return {**result, "changed": True, "action": action, "silence_id": silence_id, "ends_at": silence["endsAt"]}
+    return {
+        **result,
+        "changed": True,
+        "operation": operation,
+        "silence_id": silence_id,
+        "ends_at": silence["endsAt"],
+    }
 
 
 def ensure_absent(module, api: Silences) -> dict:
@@ -250,7 +269,7 @@ def ensure_absent(module, api: Silences) -> dict:
             api.expire(silence_id)
     return {
         "changed": bool(ids),
-        "action": "expired" if ids else "none",
+        "operation": "expired" if ids else "none",
         "silence_id": None,
         "silence_ids": ids,
         "ends_at": None,

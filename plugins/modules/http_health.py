@@ -144,6 +144,7 @@ error:
   sample: "HTTP 503, status = \"starting\" (expected \"ready\")"
 """
 
+import contextlib
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -167,10 +168,8 @@ def judge(params: dict, client, pattern) -> tuple[bool, dict]:
     except TransportError as exc:
         return False, {"status": -1, "json": None, "body": "", "error": exc.reason}
     seen = {"status": response.status, "json": None, "body": response.text[:MAX_BODY]}
-    try:
+    with contextlib.suppress(ValueError):
         seen["json"] = response.json()
-    except ValueError:
-        pass
     problems = []
     if response.status not in params["status_code"]:
         problems.append(f"HTTP {response.status} (expected {', '.join(map(str, params['status_code']))})")

@@ -259,7 +259,11 @@ def main() -> None:
         hold={"type": "float", "default": 0},
         wait={"type": "float", "default": 0},
         interval={"type": "float", "default": 5},
-        empty={"type": "str", "choices": ["unsatisfied", "fail", "satisfied", "zero"], "default": "unsatisfied"},
+        empty={
+            "type": "str",
+            "choices": ["unsatisfied", "fail", "satisfied", "zero"],
+            "default": "unsatisfied",
+        },
         series={"type": "str", "choices": ["all", "any"], "default": "all"},
     )
     module = AnsibleModule(
@@ -275,7 +279,9 @@ def main() -> None:
         module.fail_json(msg="hold and wait need a condition: give comparison and threshold")
     client = client_from_params(params)
     try:
-        outcome = poll(make_check(params, client), params["wait"], params["interval"], params["hold"])
+        outcome = poll(
+            make_check(params, client), wait=params["wait"], interval=params["interval"], hold=params["hold"]
+        )
     except QueryFailed as exc:
         module.fail_json(msg=str(exc), query=params["query"], satisfied=False)
     seen = outcome.last

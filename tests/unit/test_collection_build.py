@@ -24,9 +24,7 @@ def test_build_and_install(tmp_path):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     assert "README.md" in names and "LICENSE" in names and "meta/runtime.yml" in names
-    leaked = [
-        n for n in names if n.split("/")[0] in {"tests", ".venv", ".collections", "src", "scripts", ".cache"}
-    ]
+    leaked = [n for n in names if n.split("/")[0] in {"tests", ".venv", ".collections", "src", "scripts", ".cache"}]
     assert leaked == []
     assert not [n for n in names if "/molecule/" in f"/{n}"]
 
@@ -50,9 +48,6 @@ def test_checkout_is_the_collection_in_the_configured_path():
     for path, collections in json.loads(result.stdout).items():
         for name in collections:
             found.setdefault(name, path)
-    assert (
-        Path(found["incident.remediation"]).resolve()
-        == (ROOT / ".collections" / "ansible_collections").resolve()
-    )
+    assert Path(found["incident.remediation"]).resolve() == (ROOT / ".collections" / "ansible_collections").resolve()
     for vendored in ("containers.podman", "ansible.posix", "community.general"):
         assert vendored in found

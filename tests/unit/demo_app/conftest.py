@@ -97,9 +97,7 @@ class DemoApp:
         if wait:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                assert self.proc.poll() is None, (
-                    f"demo-app exited {self.proc.returncode}: {self.proc.stderr.read()}"
-                )
+                assert self.proc.poll() is None, f"demo-app exited {self.proc.returncode}: {self.proc.stderr.read()}"
                 try:
                     self.get("/health")
                     return self
@@ -116,9 +114,7 @@ class DemoApp:
 
     def request(self, path: str, body: dict | None = None) -> tuple[int, str]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, method="POST" if data else "GET"
-        )
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method="POST" if data else "GET")
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
                 return resp.status, resp.read().decode()

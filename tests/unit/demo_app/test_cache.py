@@ -16,9 +16,7 @@ def cache(tmp_path):
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
     (cache_dir / "manifest.sha256").write_bytes((Path(release) / "manifest.sha256").read_bytes())
-    restored, failed = demo_cache.resync(
-        str(cache_dir), "manifest.sha256", os.path.join(release, "artifacts")
-    )
+    restored, failed = demo_cache.resync(str(cache_dir), "manifest.sha256", os.path.join(release, "artifacts"))
     assert (len(restored), failed) == (3, [])
     return cache_dir, os.path.join(release, "artifacts")
 

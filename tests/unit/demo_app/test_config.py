@@ -61,9 +61,7 @@ settings = st.fixed_dictionaries(
         "log_level": st.sampled_from(["debug", "info", "warning", "error"]),
         "concurrency": st.integers(1, 64),
         "startup_seconds": st.floats(0, 100, allow_nan=False),
-        "cache_dir": st.text(
-            st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1
-        ),
+        "cache_dir": st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1),
         "faults": st.fixed_dictionaries(
             {},
             optional={

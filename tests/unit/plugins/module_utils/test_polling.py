@@ -31,7 +31,7 @@ def run(observations, **kwargs):
 
 
 def test_first_success_with_no_hold():
-    outcome, fake = run([True], wait=10, interval=1)
+    outcome, _ = run([True], wait=10, interval=1)
     assert (outcome.satisfied, outcome.attempts, outcome.elapsed) == (True, 1, 0)
 
 

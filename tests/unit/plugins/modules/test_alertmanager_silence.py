@@ -6,7 +6,7 @@ The real Alertmanager is in tests/integration/test_alertmanager_silence.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ansible_collections.incident.remediation.plugins.modules import alertmanager_silence as module
@@ -16,7 +16,7 @@ COMMENT = "incident INC-1: restart in progress"
 
 
 def existing(ends_in: timedelta, comment=COMMENT, state="active", silence_id="s-1"):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "id": silence_id,
         "status": {"state": state},
@@ -46,7 +46,7 @@ def test_creates_when_none_matches(httpserver, run_module):
     httpserver.expect_request("/api/v2/silences", method="POST").respond_with_json({"silenceID": "new-1"})
     failed, result = run_module(module, args(httpserver))
     assert not failed
-    assert (result["changed"], result["action"], result["silence_id"]) == (True, "created", "new-1")
+    assert (result["changed"], result["operation"], result["silence_id"]) == (True, "created", "new-1")
     (body,) = posted(httpserver)
     assert body["comment"] == COMMENT and body["createdBy"] == "incident.remediation"
     assert "id" not in body
@@ -64,7 +64,7 @@ def test_reuses_an_active_silence_that_lasts_long_enough(httpserver, run_module)
     )
     failed, result = run_module(module, args(httpserver))
     assert not failed
-    assert (result["changed"], result["action"], result["silence_id"]) == (False, "unchanged", "s-1")
+    assert (result["changed"], result["operation"], result["silence_id"]) == (False, "unchanged", "s-1")
     assert posted(httpserver) == []
 
 
@@ -73,7 +73,7 @@ def test_extends_one_that_would_end_too_soon(httpserver, run_module):
     httpserver.expect_request("/api/v2/silences", method="POST").respond_with_json({"silenceID": "s-2"})
     failed, result = run_module(module, args(httpserver))
     assert not failed
-    assert (result["changed"], result["action"], result["silence_id"]) == (True, "extended", "s-2")
+    assert (result["changed"], result["operation"], result["silence_id"]) == (True, "extended", "s-2")
     (body,) = posted(httpserver)
     assert body["id"] == "s-1"
 
@@ -83,32 +83,35 @@ def test_expired_silences_do_not_count(httpserver, run_module):
         [existing(timedelta(hours=5), state="expired")]
     )
     httpserver.expect_request("/api/v2/silences", method="POST").respond_with_json({"silenceID": "new-1"})
-    assert run_module(module, args(httpserver))[1]["action"] == "created"
+    assert run_module(module, args(httpserver))[1]["operation"] == "created"
 
 
 def test_check_mode_reports_and_changes_nothing(httpserver, run_module):
     httpserver.expect_request("/api/v2/silences", method="GET").respond_with_json([])
     failed, result = run_module(module, args(httpserver), check_mode=True)
     assert not failed
-    assert (result["changed"], result["action"], result["silence_id"]) == (True, "created", None)
+    assert (result["changed"], result["operation"], result["silence_id"]) == (True, "created", None)
     assert [req.method for req, _ in httpserver.log] == ["GET"]
 
 
 def test_absent_expires_every_match(httpserver, run_module):
     httpserver.expect_request("/api/v2/silences", method="GET").respond_with_json(
-        [existing(timedelta(hours=1), silence_id="a"), existing(timedelta(hours=1), silence_id="b", state="pending")]
+        [
+            existing(timedelta(hours=1), silence_id="a"),
+            existing(timedelta(hours=1), silence_id="b", state="pending"),
+        ]
     )
     httpserver.expect_request("/api/v2/silence/a", method="DELETE").respond_with_data("")
     httpserver.expect_request("/api/v2/silence/b", method="DELETE").respond_with_data("")
     failed, result = run_module(module, args(httpserver, state="absent", duration=None))
     assert not failed
-    assert (result["changed"], result["action"], result["silence_ids"]) == (True, "expired", ["a", "b"])
+    assert (result["changed"], result["operation"], result["silence_ids"]) == (True, "expired", ["a", "b"])
 
 
 def test_absent_with_nothing_to_expire_is_unchanged(httpserver, run_module):
     httpserver.expect_request("/api/v2/silences", method="GET").respond_with_json([])
     failed, result = run_module(module, args(httpserver, state="absent", duration=None), check_mode=True)
-    assert not failed and (result["changed"], result["action"]) == (False, "none")
+    assert not failed and (result["changed"], result["operation"]) == (False, "none")
 
 
 def test_api_error_is_relayed(httpserver, run_module):
@@ -155,7 +158,5 @@ def test_durations(text, seconds):
 
 
 def test_times_from_alertmanager_parse_with_nanoseconds_and_offsets():
-    assert module.parse_time("2026-11-23T18:00:00.123456789Z") == datetime(
-        2026, 11, 23, 18, 0, 0, 123456, tzinfo=timezone.utc
-    )
-    assert module.parse_time("2026-11-23T19:00:00+01:00") == datetime(2026, 11, 23, 18, tzinfo=timezone.utc)
+    assert module.parse_time("2026-11-23T18:00:00.123456789Z") == datetime(2026, 11, 23, 18, 0, 0, 123456, tzinfo=UTC)
+    assert module.parse_time("2026-11-23T19:00:00+01:00") == datetime(2026, 11, 23, 18, tzinfo=UTC)

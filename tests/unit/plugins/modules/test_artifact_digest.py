@@ -93,7 +93,7 @@ def test_json_and_yaml_manifests(cache, tmp_path, run_module, fmt):
     ],
 )
 def test_entries_that_leave_the_root_are_refused(cache, tmp_path, run_module, entry, message):
-    root, manifest, files = cache
+    root, manifest, _ = cache
     os.symlink("/etc", root / "link")
     lines = manifest.read_text() + f"{sha(b'x')}  {entry}\n"
     manifest.write_text(lines)
@@ -105,7 +105,7 @@ def test_entries_that_leave_the_root_are_refused(cache, tmp_path, run_module, en
 
 
 def test_symlinked_artifact_pointing_outside_is_refused(cache, tmp_path, run_module):
-    root, manifest, files = cache
+    root, manifest, _ = cache
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"alpha")
     (root / "a.bin").unlink()

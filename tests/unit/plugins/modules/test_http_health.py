@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 
 import pytest
 from ansible_collections.incident.remediation.plugins.modules import http_health
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 
@@ -31,7 +33,12 @@ def test_waits_until_ready(httpserver, run_module):
     httpserver.expect_request("/health").respond_with_handler(handler)
     failed, result = run_module(
         http_health,
-        {"url": httpserver.url_for("/health"), "expect_json": {"status": "ready"}, "wait": 5, "interval": 0.05},
+        {
+            "url": httpserver.url_for("/health"),
+            "expect_json": {"status": "ready"},
+            "wait": 5,
+            "interval": 0.05,
+        },
     )
     assert not failed
     assert result["attempts"] == 3
@@ -41,7 +48,12 @@ def test_deadline_message_says_what_was_expected_and_seen(httpserver, run_module
     httpserver.expect_request("/health").respond_with_json({"status": "starting"}, status=503)
     failed, result = run_module(
         http_health,
-        {"url": httpserver.url_for("/health"), "expect_json": {"status": "ready"}, "wait": 0.3, "interval": 0.1},
+        {
+            "url": httpserver.url_for("/health"),
+            "expect_json": {"status": "ready"},
+            "wait": 0.3,
+            "interval": 0.1,
+        },
     )
     assert failed
     assert result["healthy"] is False
@@ -53,9 +65,7 @@ def test_deadline_message_says_what_was_expected_and_seen(httpserver, run_module
 
 def test_fail_unhealthy_false_returns_the_verdict(httpserver, run_module):
     httpserver.expect_request("/health").respond_with_json({"status": "degraded"}, status=503)
-    failed, result = run_module(
-        http_health, {"url": httpserver.url_for("/health"), "wait": 0, "fail_unhealthy": False}
-    )
+    failed, result = run_module(http_health, {"url": httpserver.url_for("/health"), "wait": 0, "fail_unhealthy": False})
     assert not failed
     assert (result["healthy"], result["status"]) == (False, 503)
 
@@ -155,10 +165,6 @@ def self_signed(tmp_path_factory):
 
 @pytest.fixture
 def tls_server(self_signed):
-    import ssl
-
-    from pytest_httpserver import HTTPServer
-
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*self_signed)
     server = HTTPServer(ssl_context=context)

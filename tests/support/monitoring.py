@@ -1,0 +1,208 @@
+"""Real Prometheus and Alertmanager for tests, as plain processes on loopback.
+
+They come from Debian's packages (scripts/setup installs them), run with
+temporary config and storage on free ports, and are stopped at the end. The
+Exporter is a small metrics endpoint whose values the test sets.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_json(url: str, method: str = "GET", payload=None, timeout: float = 5):
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        body = answer.read()
+    return json.loads(body) if body else None
+
+
+class Server(abc.ABC):
+    """A monitoring binary run as a child process until stop()."""
+
+    binary = ""
+    name = ""
+
+    def __init__(self, workdir: Path) -> None:
+        path = shutil.which(self.binary)
+        if not path:
+            raise RuntimeError(f"{self.binary} is not installed: run scripts/setup")
+        self.path = path
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @abc.abstractmethod
+    def arguments(self) -> list[str]:
+        """The command line after the binary."""
+
+    def start(self, timeout: float = 20) -> Server:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([self.path, *self.arguments()], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready within {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Prometheus(Server):
+    binary = "prometheus"
+    name = "prometheus"
+
+    def __init__(
+        self,
+        workdir: Path,
+        targets: list[str],
+        rules: dict | None = None,
+        alertmanager: str | None = None,
+        interval: str = "1s",
+    ) -> None:
+        super().__init__(workdir)
+        config: dict = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "scrape_configs": [{"job_name": "fixture", "static_configs": [{"targets": targets}]}],
+        }
+        if rules:
+            (workdir / "rules.yml").write_text(yaml.safe_dump(rules))
+            config["rule_files"] = [str(workdir / "rules.yml")]
+        if alertmanager:
+            host = urllib.parse.urlsplit(alertmanager).netloc
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--config.file={self.workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--rules.alert.resend-delay=5s",
+            "--log.level=warn",
+        ]
+
+    def query(self, expression: str) -> list[dict]:
+        answer = http_json(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expression})}")
+        return answer["data"]["result"]
+
+    def wait_for(self, expression: str, timeout: float = 20) -> list[dict]:
+        """Poll until ``expression`` returns a series (the first scrape, an alert firing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.query(expression)
+            if result:
+                return result
+            time.sleep(0.2)
+        raise AssertionError(f"{expression} returned nothing within {timeout} s")
+
+
+class Alertmanager(Server):
+    binary = "prometheus-alertmanager"
+    name = "alertmanager"
+
+    def __init__(self, workdir: Path, config: dict | None = None) -> None:
+        super().__init__(workdir)
+        config = config or {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+        (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--config.file={self.workdir / 'alertmanager.yml'}",
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",  # no gossip: one test instance, no port on the network
+            "--log.level=warn",
+        ]
+
+    def silences(self) -> list[dict]:
+        return http_json(f"{self.url}/api/v2/silences")
+
+
+class Exporter:
+    """Serves /metrics (gauges the test sets) and /health (a JSON body the test sets)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.gauges: dict[tuple[str, tuple], float] = {}
+        self.health: tuple[int, dict] = (200, {"status": "ready"})
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == "/metrics":
+                    status, body, kind = 200, exporter.render().encode(), "text/plain; version=0.0.4"
+                elif self.path == "/health":
+                    status, data = exporter.health
+                    body, kind = json.dumps(data).encode(), "application/json"
+                else:
+                    status, body, kind = 404, b"not found", "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.address}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        with self.lock:
+            self.gauges[(name, tuple(sorted(labels.items())))] = value
+
+    def remove(self, name: str) -> None:
+        with self.lock:
+            self.gauges = {key: v for key, v in self.gauges.items() if key[0] != name}
+
+    def render(self) -> str:
+        with self.lock:
+            lines = []
+            for (name, labels), value in sorted(self.gauges.items()):
+                inner = ",".join(f'{k}="{v}"' for k, v in labels)
+                lines.append(f"{name}{{{inner}}} {value}" if inner else f"{name} {value}")
+        return "\n".join(lines) + "\n"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
