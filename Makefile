@@ -4,12 +4,12 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup image lint unit molecule test demo demo-clean build clean
+.PHONY: help setup image lint unit integration molecule test demo demo-clean build clean
 
 help:
-	@echo "make test      set up, then lint, unit tests (collection build included), molecule scenarios (what CI runs)"
+	@echo "make test      set up, then lint, unit and integration tests, molecule scenarios (what CI runs)"
 	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
-	@echo "make lint | unit | molecule | build | image | setup | demo-clean | clean"
+	@echo "make lint | unit | integration | molecule | build | image | setup | demo-clean | clean"
 
 setup:
 	scripts/setup
@@ -25,13 +25,16 @@ lint: setup
 unit: setup
 	scripts/pytest tests/unit
 
+integration: setup
+	scripts/pytest tests/integration
+
 build: setup
 	scripts/build-collection
 
 molecule: image
 	scripts/molecule
 
-test: setup image lint unit molecule
+test: setup image lint unit integration molecule
 	@echo "make test: all passed"
 
 demo: image

@@ -43,7 +43,7 @@ def test_failed_package_install_stops_before_podman_and_the_venv(tmp_path):
         tmp_path,
         **{
             "dpkg-query": "exit 1",  # every package looks missing
-            "apt-get": 'case "$*" in *install*) echo "E: Unable to locate package podman" >&2; exit 100;; esac',  # noqa: E501
+            "apt-get": 'case "$*" in *install*) echo "E: Unable to locate package podman" >&2; exit 100;; esac',
             "podman": "exit 0",
         },
     )
