@@ -12,7 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-MODULES = ["http_health", "prometheus_query", "alertmanager_silence", "artifact_digest"]
+MODULES = [
+    "http_health",
+    "prometheus_query",
+    "alertmanager_silence",
+    "artifact_digest",
+    "restart_budget",
+    "release_switch",
+]
 FILTERS = ["memory_max"]
 
 

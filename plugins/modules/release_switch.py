@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_switch
+short_description: Point a deployment's current symlink at another release, atomically
+version_added: 0.1.0
+description:
+  - Works on the ansistrano layout, releases in C(<root>/releases/<version>/) and C(<root>/current) a symlink to
+    one of them.
+  - The target is O(version), or by default the newest release older than the current one that is not marked
+    bad. Versions are ordered naturally (V(1.10.0) after V(1.9.2)).
+  - The release rolled away from is marked bad with a marker file in its directory (so the next rollback does
+    not return to it) and stays on disk as evidence.
+  - The switch is atomic: a new symlink is made beside C(current) and renamed over it.
+  - No current release, no previous good release, an unknown or bad target, or a target without
+    O(required_files) is a failure that changes nothing.
+  - In check mode it reports the switch it would make. When C(current) already points at the target nothing
+    changes.
+author: incident.remediation contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the switch it would make.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    details: Idempotent for a given O(version); without it each run steps back one good release.
+options:
+  root:
+    description: The deployment root, holding C(releases/) and C(current).
+    type: path
+    required: true
+  version:
+    description: The release to switch to. Default, the newest good release older than the current one.
+    type: str
+  required_files:
+    description: Files the target release must contain (relative to its directory).
+    type: list
+    elements: str
+    default: []
+  mark_bad:
+    description: Mark the release rolled away from as bad.
+    type: bool
+    default: true
+  reason:
+    description: Recorded in the bad marker.
+    type: str
+    default: rolled back
+  bad_marker:
+    description: Name of the marker file in a bad release's directory.
+    type: str
+    default: .incident-remediation-bad
+"""
+
+EXAMPLES = r"""
+- name: Roll back to the last good release
+  incident.remediation.release_switch:
+    root: /opt/demo-app
+    required_files: [demo_app.py, config.yml]
+    reason: "incident INC-20261123-0042: restart did not restore health"
+  register: switch
+
+- name: Roll back to a named release
+  incident.remediation.release_switch:
+    root: /opt/demo-app
+    version: "1.4.2"
+"""
+
+RETURN = r"""
+previous:
+  description: The release C(current) pointed at before.
+  returned: always
+  type: str
+  sample: "1.1.0"
+target:
+  description: The release C(current) points at now (or would, in check mode).
+  returned: always
+  type: str
+  sample: "1.0.0"
+marked_bad:
+  description: The release marked bad by this run, if any.
+  returned: always
+  type: str
+releases:
+  description: Every release, oldest first, with its C(version) and whether it is C(bad).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import json
+import os
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+def version_key(name: str) -> list:
+    """Natural order: numbers compare as numbers, so 1.10.0 comes after 1.9.2."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|[^\d.+-]+", name)]
+
+
+class Deployment:
+    def __init__(self, root: str, marker: str) -> None:
+        self.root = root
+        self.releases_dir = os.path.join(root, "releases")
+        self.current_link = os.path.join(root, "current")
+        self.marker = marker
+
+    def releases(self) -> list[str]:
+        names = [
+            n
+            for n in os.listdir(self.releases_dir)
+            if RELEASE_NAME.match(n) and os.path.isdir(os.path.join(self.releases_dir, n))
+        ]
+        return sorted(names, key=version_key)
+
+    def is_bad(self, name: str) -> bool:
+        return os.path.exists(os.path.join(self.releases_dir, name, self.marker))
+
+    def current(self) -> str:
+        if not os.path.islink(self.current_link):
+            raise ValueError(f"{self.current_link} is not a symlink: no current release to roll back from")
+        target = os.path.realpath(self.current_link)
+        if os.path.dirname(target) != os.path.realpath(self.releases_dir):
+            raise ValueError(f"{self.current_link} points at {target}, not at a release in {self.releases_dir}")
+        return os.path.basename(target)
+
+    def mark_bad(self, name: str, details: dict) -> None:
+        path = os.path.join(self.releases_dir, name, self.marker)
+        with open(path, "w") as handle:
+            json.dump(details, handle, indent=1)
+
+    def switch(self, name: str) -> None:
+        tmp = os.path.join(self.root, f".current.{os.getpid()}.tmp")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.join("releases", name), tmp)
+        os.replace(tmp, self.current_link)
+
+
+def choose(deployment: Deployment, current: str, wanted: str | None, releases: list[str]) -> str:
+    if wanted is not None:
+        if not RELEASE_NAME.match(wanted):
+            raise ValueError(f"version {wanted!r} is not a release name")
+        if wanted not in releases:
+            raise ValueError(f"release {wanted} not found in {deployment.releases_dir} (have: {', '.join(releases)})")
+        if wanted != current and deployment.is_bad(wanted):
+            raise ValueError(f"release {wanted} is marked bad; remove its {deployment.marker} to allow it")
+        return wanted
+    older = [r for r in releases if version_key(r) < version_key(current) and not deployment.is_bad(r)]
+    if not older:
+        bad = [r for r in releases if deployment.is_bad(r)]
+        raise ValueError(
+            f"no previous good release to roll back to: current {current}, releases {', '.join(releases)}"
+            + (f", marked bad {', '.join(bad)}" if bad else "")
+        )
+    return older[-1]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "version": {"type": "str"},
+            "required_files": {"type": "list", "elements": "str", "default": []},
+            "mark_bad": {"type": "bool", "default": True},
+            "reason": {"type": "str", "default": "rolled back"},
+            "bad_marker": {"type": "str", "default": ".incident-remediation-bad"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not RELEASE_NAME.match(params["bad_marker"].lstrip(".")):
+        module.fail_json(msg=f"bad_marker {params['bad_marker']!r} must be a plain file name")
+    deployment = Deployment(params["root"], params["bad_marker"])
+    try:
+        releases = deployment.releases()
+        current = deployment.current()
+        target = choose(deployment, current, params["version"], releases)
+    except FileNotFoundError as exc:
+        module.fail_json(msg=f"not a deployment: {exc.filename} does not exist")
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    for name in params["required_files"]:
+        path = os.path.normpath(os.path.join(deployment.releases_dir, target, name))
+        if name.startswith("/") or ".." in name.split("/") or not os.path.exists(path):
+            module.fail_json(msg=f"release {target} lacks {name}: refusing to switch to it", target=target)
+    changed = target != current
+    marked = current if changed and params["mark_bad"] else None
+    if changed and not module.check_mode:
+        if marked:
+            deployment.mark_bad(marked, {"at": time.time(), "reason": params["reason"], "replaced_by": target})
+        deployment.switch(target)
+    listing = [{"version": r, "bad": deployment.is_bad(r) or r == marked} for r in releases]
+    module.exit_json(
+        changed=changed,
+        previous=current,
+        target=target,
+        marked_bad=marked,
+        releases=listing,
+        diff={"before": f"current -> releases/{current}\n", "after": f"current -> releases/{target}\n"},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restart_budget
+short_description: Spend or check a restart budget kept durably on the host
+version_added: 0.1.0
+description:
+  - Allows at most O(max_restarts) restarts of a unit per O(window) seconds on a host, so a crash-looping
+    service is not restarted forever (the runbooks' restart budget).
+  - The record lives on the managed host, in one JSON file per unit under O(state_dir), so every controller,
+    operator and alert that acts on the host shares it. Reading and spending happen under an exclusive file
+    lock, so two runs at the same moment cannot both take the last restart.
+  - With O(spend=true) a restart is taken when one is left (RV(allowed=true), C(changed)); when none is left
+    nothing is recorded and RV(allowed=false) comes back with RV(message) saying so. The module does not fail
+    on an exhausted budget; the role decides whether to fail or escalate.
+  - In check mode it reports whether a restart would be allowed and records nothing.
+author: incident.remediation contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the verdict; records nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: none
+    details: Each spend records one more restart; that is its purpose.
+options:
+  unit:
+    description: The systemd unit the budget is for, for example V(demo-app.service).
+    type: str
+    required: true
+  max_restarts:
+    description: Restarts allowed per window.
+    type: int
+    default: 3
+  window:
+    description: The window, in seconds.
+    type: int
+    default: 900
+  spend:
+    description: Take one restart from the budget when one is left. V(false) only reads it.
+    type: bool
+    default: false
+  reason:
+    description: Recorded with the restart (an incident id, an alert, an operator).
+    type: str
+    default: ""
+  state_dir:
+    description: Where the budget files are kept on the host.
+    type: path
+    default: /var/lib/incident-remediation/restart-budget
+"""
+
+EXAMPLES = r"""
+- name: Take a restart from the budget (3 per 15 min)
+  incident.remediation.restart_budget:
+    unit: demo-app.service
+    max_restarts: 3
+    window: 900
+    spend: true
+    reason: "incident INC-20261123-0042"
+  register: budget
+
+- name: Refuse when it is spent
+  ansible.builtin.fail:
+    msg: "{{ budget.message }}"
+  when: not budget.allowed
+"""
+
+RETURN = r"""
+allowed:
+  description: Whether a restart is (or, with O(spend), was just) allowed.
+  returned: always
+  type: bool
+used:
+  description: Restarts recorded in the window, including one just spent.
+  returned: always
+  type: int
+  sample: 2
+remaining:
+  description: Restarts left in the window.
+  returned: always
+  type: int
+  sample: 1
+restarts:
+  description: The restarts in the window, oldest first, each with C(at) (epoch seconds) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+next_allowed_at:
+  description: Epoch seconds when the oldest restart leaves the window; V(null) while restarts are left.
+  returned: always
+  type: float
+message:
+  description: The verdict in words, for example C(restart budget exhausted (3 in the last 15 min)).
+  returned: always
+  type: str
+path:
+  description: The budget file on the host.
+  returned: always
+  type: str
+"""
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,250}$")
+
+
+def describe_window(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def read_restarts(handle) -> list[dict]:
+    handle.seek(0)
+    text = handle.read()
+    if not text.strip():
+        return []
+    data = json.loads(text)
+    return [r for r in data.get("restarts", []) if isinstance(r, dict) and isinstance(r.get("at"), (int, float))]
+
+
+def write_restarts(path: str, unit: str, restarts: list[dict]) -> None:
+    """Replace the file atomically: a crash mid-write leaves the old record, never half a file."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".budget-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump({"unit": unit, "restarts": restarts}, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "unit": {"type": "str", "required": True},
+            "max_restarts": {"type": "int", "default": 3},
+            "window": {"type": "int", "default": 900},
+            "spend": {"type": "bool", "default": False},
+            "reason": {"type": "str", "default": ""},
+            "state_dir": {"type": "path", "default": "/var/lib/incident-remediation/restart-budget"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    unit = params["unit"]
+    if not UNIT_NAME.match(unit):
+        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
+    if params["max_restarts"] < 1 or params["window"] < 1:
+        module.fail_json(msg="max_restarts and window must be at least 1")
+    state_dir = params["state_dir"]
+    path = os.path.join(state_dir, f"{unit}.json")
+    try:
+        os.makedirs(state_dir, mode=0o755, exist_ok=True)
+        lock_path = os.path.join(state_dir, f".{unit}.lock")
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            now = time.time()
+            try:
+                with open(path) as handle:
+                    restarts = read_restarts(handle)
+            except FileNotFoundError:
+                restarts = []
+            except ValueError as exc:
+                module.fail_json(msg=f"budget file {path} is not valid JSON ({exc}); move it aside to reset it")
+            in_window = [r for r in restarts if now - r["at"] < params["window"]]
+            allowed = len(in_window) < params["max_restarts"]
+            changed = False
+            if allowed and params["spend"]:
+                in_window.append({"at": now, "reason": params["reason"]})
+                changed = True
+                if not module.check_mode:
+                    write_restarts(path, unit, in_window)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot use the restart budget in {state_dir}: {exc.strerror} ({exc.filename})")
+    span = describe_window(params["window"])
+    used = len(in_window)
+    if allowed:
+        message = f"restart allowed ({used} of {params['max_restarts']} in the last {span})"
+    else:
+        message = f"restart budget exhausted ({used} in the last {span})"
+    module.exit_json(
+        changed=changed,
+        allowed=allowed,
+        used=used,
+        remaining=max(params["max_restarts"] - used, 0),
+        restarts=in_window,
+        next_allowed_at=None if allowed else min(r["at"] for r in in_window) + params["window"],
+        message=message,
+        path=path,
+    )
+
+
+if __name__ == "__main__":
+    main()
