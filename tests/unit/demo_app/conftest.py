@@ -112,14 +112,18 @@ class DemoApp:
             self.proc.wait(timeout=10)
         return self.proc.returncode if self.proc else 0
 
-    def request(self, path: str, body: dict | None = None) -> tuple[int, str]:
+    def request(self, path: str, body: dict | list | None = None, method: str | None = None) -> tuple[int, str]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method="POST" if data else "GET")
+        method = method or ("POST" if data else "GET")
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+
+    def put(self, path: str, body) -> tuple[int, str]:
+        return self.request(path, body, method="PUT")
 
     def get(self, path: str) -> tuple[int, dict | str]:
         status, text = self.request(path)

@@ -183,3 +183,15 @@ def test_broken_provider_fails_its_share_until_it_is_disabled(demo):
 def test_unknown_endpoint_is_404(demo):
     app = demo().start()
     assert app.request("/nope")[0] == 404
+
+
+def test_provider_api_toggles_a_provider_at_run_time(demo):
+    app = demo()
+    app.write_config({"providers": {"primary": {"active": True}, "flaky": {"active": True, "broken": True}}})
+    app.start()
+    assert json.loads(app.request("/api/providers/flaky")[1]) == {"id": "flaky", "isActive": True, "broken": True}
+    status, body = app.put("/api/providers/flaky", {"isActive": False})
+    assert status == 200 and json.loads(body)["isActive"] is False
+    assert {app.request("/")[0] for _ in range(4)} == {200}
+    assert app.put("/api/providers/flaky", {"isActive": "no"})[0] == 400
+    assert app.put("/api/providers/nope", {"isActive": False})[0] == 404
