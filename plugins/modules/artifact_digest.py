@@ -17,14 +17,8 @@ description:
     nothing is verified. Symlinked directories under O(root) are not followed.
   - Read-only, it runs the same way in check mode.
 author: incident.remediation contributors
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; verifies as in a normal run.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - incident.remediation.read_only
 options:
   root:
     description: The directory the manifest's paths are relative to (the cache).

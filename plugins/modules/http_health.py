@@ -18,14 +18,7 @@ description:
 author: incident.remediation contributors
 extends_documentation_fragment:
   - incident.remediation.http_api
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; polls as in a normal run.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - incident.remediation.read_only
 options:
   url:
     description: The health endpoint, for example V(http://127.0.0.1:8080/health).

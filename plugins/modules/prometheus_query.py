@@ -20,14 +20,7 @@ description:
 author: incident.remediation contributors
 extends_documentation_fragment:
   - incident.remediation.http_api
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; queries as in a normal run.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - incident.remediation.read_only
 options:
   url:
     description:
