@@ -66,6 +66,18 @@ options:
     type: str
     choices: [all, any]
     default: all
+  match_labels:
+    description:
+      - Consider only the series whose labels agree with these on every label the series has (labels it
+        does not have are ignored). Pass an alert's labels to scope a fleet-wide expression to that alert.
+    type: dict
+    default: {}
+  absent:
+    description:
+      - The condition is that no series is left after O(match_labels), as with an alert's expression, which
+        returns series only while the alert fires. Excludes O(threshold); O(hold) and O(wait) apply.
+    type: bool
+    default: false
   bearer_token:
     description:
       - "Sent as C(Authorization: Bearer <token>). Never logged. Falls back to E(PROMETHEUS_BEARER_TOKEN)."
@@ -97,6 +109,15 @@ EXAMPLES = r"""
     comparison: "=="
     threshold: 0
     empty: satisfied
+
+- name: Verify - the expression that paged no longer returns this alert's series, for 30 s
+  incident.remediation.prometheus_query:
+    url: "{{ prometheus_url }}"
+    query: up{job="demo-app"} == 0
+    match_labels: {alertname: ServiceDown, instance: "web1:8080", job: demo-app}
+    absent: true
+    hold: 30
+    wait: 60
 
 - name: Diagnose - record the active instance count (no threshold, read only)
   incident.remediation.prometheus_query:
@@ -178,6 +199,10 @@ def to_series(data: dict) -> list[dict]:
     raise QueryFailed(f"the query returned a {kind}; give an instant query that returns a vector or a scalar")
 
 
+def agrees(metric: dict, wanted: dict) -> bool:
+    return all(str(wanted[name]) == value for name, value in metric.items() if name in wanted)
+
+
 def evaluate(series: list[dict], params: dict) -> tuple[bool, float | None]:
     """(satisfied, deciding value) for a non-empty result."""
     if params["threshold"] is None:
@@ -213,7 +238,10 @@ def make_check(params: dict, client):
             seen["error"] = f"unexpected answer from Prometheus: {str(answer)[:200]}"
             return False, seen
         seen["warnings"] = answer.get("warnings", [])
-        seen["series"] = to_series(answer.get("data", {}))
+        seen["series"] = [s for s in to_series(answer.get("data", {})) if agrees(s["metric"], params["match_labels"])]
+        if params["absent"]:
+            seen["error"] = f"{len(seen['series'])} series still returned" if seen["series"] else ""
+            return not seen["series"], seen
         if not seen["series"]:
             seen["error"] = "the query returned no series"
             if params["empty"] == "fail":
@@ -229,11 +257,15 @@ def make_check(params: dict, client):
 
 def describe_failure(params: dict, outcome) -> str:
     seen = outcome.last
-    condition = f"{params['query']} {params['comparison']} {params['threshold']:g}"
+    if params["absent"]:
+        scope = f" matching {params['match_labels']}" if params["match_labels"] else ""
+        condition = f"no series from {params['query']}{scope}"
+    else:
+        condition = f"{params['query']} {params['comparison']} {params['threshold']:g}"
     if params["hold"]:
         condition += f" for {params['hold']:g} s"
     if seen["error"]:
-        last = seen["error"]
+        last = seen["error"] + (f": {seen['series'][0]['metric']}" if params["absent"] and seen["series"] else "")
     else:
         labels = [s["metric"] for s in seen["series"] if s["value"] == seen["value"]][:1]
         last = f"value {seen['value']:g}" + (f" of {labels[0]}" if labels and labels[0] else "")
@@ -258,6 +290,8 @@ def main() -> None:
             "default": "unsatisfied",
         },
         series={"type": "str", "choices": ["all", "any"], "default": "all"},
+        match_labels={"type": "dict", "default": {}},
+        absent={"type": "bool", "default": False},
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -268,7 +302,9 @@ def main() -> None:
     check_positive(module, "hold", "wait", "interval", "timeout")
     if not params["query"].strip():
         module.fail_json(msg="query is empty")
-    if params["threshold"] is None and (params["hold"] or params["wait"]):
+    if params["absent"] and params["threshold"] is not None:
+        module.fail_json(msg="absent=true is a condition of its own: leave out comparison and threshold")
+    if params["threshold"] is None and not params["absent"] and (params["hold"] or params["wait"]):
         module.fail_json(msg="hold and wait need a condition: give comparison and threshold")
     client = client_from_params(params)
     try:
@@ -289,7 +325,7 @@ def main() -> None:
         "warnings_from_prometheus": seen["warnings"],
     }
     if not outcome.satisfied:
-        if params["threshold"] is None:
+        if params["threshold"] is None and not params["absent"]:
             module.fail_json(msg=seen["error"], **result)
         module.fail_json(msg=describe_failure(params, outcome), **result)
     module.exit_json(**result)

@@ -142,3 +142,36 @@ def test_check_mode_queries_as_usual(httpserver, run_module):
     httpserver.expect_request("/api/v1/query").respond_with_json(vector(1))
     failed, result = run_module(prometheus_query, args(httpserver, comparison=">", threshold=0), check_mode=True)
     assert not failed and result["satisfied"]
+
+
+FIRING = [{"instance": "web1:8080", "job": "demo"}, {"instance": "web2:8080", "job": "demo"}]
+ALERT = {"alertname": "ServiceDown", "instance": "web2:8080", "job": "demo", "severity": "critical"}
+
+
+def test_match_labels_scopes_a_fleet_expression_to_one_alert(httpserver, run_module):
+    httpserver.expect_request("/api/v1/query").respond_with_json(vector(0, 1, labels=FIRING))
+    failed, result = run_module(
+        prometheus_query, args(httpserver, comparison="==", threshold=1, match_labels={"instance": "web2:8080"})
+    )
+    assert not failed
+    assert result["series"] == [{"metric": FIRING[1], "value": 1.0}]
+
+
+def test_absent_fails_while_the_alerts_own_series_is_returned(httpserver, run_module):
+    httpserver.expect_request("/api/v1/query").respond_with_json(vector(0, 0, labels=FIRING))
+    failed, result = run_module(prometheus_query, args(httpserver, absent=True, match_labels=ALERT))
+    assert failed and result["satisfied"] is False
+    assert "condition not met: no series from up matching" in result["msg"]
+    assert "1 series still returned: {'instance': 'web2:8080', 'job': 'demo'}" in result["msg"]
+
+
+def test_absent_is_met_when_only_other_instances_fire(httpserver, run_module):
+    httpserver.expect_request("/api/v1/query").respond_with_json(vector(0, labels=FIRING[:1]))
+    failed, result = run_module(prometheus_query, args(httpserver, absent=True, match_labels=ALERT))
+    assert not failed and result["satisfied"] is True and result["series"] == []
+
+
+def test_absent_excludes_a_threshold(httpserver, run_module):
+    failed, result = run_module(prometheus_query, args(httpserver, absent=True, comparison="<", threshold=1))
+    assert failed and result["msg"].startswith("absent=true is a condition of its own")
+    assert httpserver.log == []

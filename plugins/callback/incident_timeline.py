@@ -1,0 +1,222 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incident_timeline
+type: notification
+short_description: Write an incident's timeline as JSON lines, and its post-incident report
+version_added: 0.1.0
+description:
+  - For every host of a run that declares an incident (the C(incident) role sets the facts C(incident_plan),
+    C(incident_phase) and C(incident_outcome)), appends one JSON line per event to
+    C(<dir>/<incident id>/timeline.jsonl) - time, incident id, host, phase, task, status, changed, elapsed,
+    short result - plus the incident's decision, each phase's start and the outcome.
+  - At the end of the run, prints a summary per incident and host and writes C(report.md) beside the timeline,
+    the post-incident review in the runbooks' template, rendered from every run recorded for that incident.
+  - Runs without an incident are not recorded, so the callback can stay enabled for every playbook.
+  - Results of C(no_log) tasks are never written.
+requirements:
+  - enable with C(callbacks_enabled = incident.remediation.incident_timeline) in C(ansible.cfg)
+    (the collection's own C(ansible.cfg) does)
+options:
+  dir:
+    description: Where the incidents' folders are; the C(incident) role keeps its evidence there too.
+    type: path
+    default: ~/.incident-remediation/incidents
+    env:
+      - name: INCIDENT_TIMELINE_DIR
+    ini:
+      - section: incident_timeline
+        key: dir
+  result_chars:
+    description: At most this many characters of each task's result are kept.
+    type: int
+    default: 300
+    env:
+      - name: INCIDENT_TIMELINE_RESULT_CHARS
+    ini:
+      - section: incident_timeline
+        key: result_chars
+"""
+
+import json
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ansible.plugins.callback import CallbackBase
+from ansible_collections.incident.remediation.plugins.plugin_utils.incident_report import read_events, render
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def short_result(result: dict, status: str, limit: int) -> str:
+    """One line saying what a task did or why it failed; hidden results stay hidden."""
+    if result.get("_ansible_no_log"):
+        return "output hidden (no_log)"
+    if status == "skipped":
+        text = result.get("skip_reason") or result.get("false_condition") or "skipped"
+    elif isinstance(result.get("msg"), str) and result["msg"] and result["msg"] != "All items completed":
+        text = result["msg"]
+    elif "rc" in result:
+        output = (result.get("stderr") or result.get("stdout") or "").strip().splitlines()
+        text = f"rc={result['rc']}" + (f": {output[-1]}" if output and status == "failed" else "")
+    elif isinstance(result.get("results"), list):
+        failed = [r.get("msg", "") for r in result["results"] if isinstance(r, dict) and r.get("failed")]
+        text = f"{len(result['results'])} items" + (f", failed: {'; '.join(map(str, failed))}" if failed else "")
+    elif isinstance(result.get("ansible_facts"), dict):
+        text = "set " + ", ".join(sorted(result["ansible_facts"]))
+    else:
+        text = ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TimelineFiles:
+    """Appends events to each incident's timeline and renders its report; one write per event, flushed."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(os.path.expanduser(directory))
+
+    def folder(self, incident_id: str) -> Path:
+        return self.directory / incident_id
+
+    def append(self, event: dict) -> None:
+        folder = self.folder(event["incident"])
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        line = json.dumps(event, sort_keys=True, default=str) + "\n"
+        with open(folder / "timeline.jsonl", "a", encoding="utf-8") as stream:
+            stream.write(line)
+
+    def write_report(self, incident_id: str) -> Path:
+        path = self.folder(incident_id) / "report.md"
+        path.write_text(render(read_events(self.folder(incident_id) / "timeline.jsonl")), encoding="utf-8")
+        return path
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "incident.remediation.incident_timeline"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.files: TimelineFiles | None = None
+        self.limit = 300
+        self.incident: dict[str, str] = {}  # host -> incident id
+        self.pending: dict[str, list[dict]] = {}  # host -> events before its incident was known
+        self.phase: dict[str, str] = {}
+        self.phase_started: dict[str, list[tuple[str, float]]] = {}
+        self.outcome: dict[str, dict] = {}
+        self.started: dict[tuple[str, str], float] = {}
+
+    def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self.files = TimelineFiles(self.get_option("dir"))
+        self.limit = max(40, int(self.get_option("result_chars")))
+
+    # --- recording -------------------------------------------------------------------------------
+    def _emit(self, host: str, event: dict) -> None:
+        event = {"time": utc_now(), "host": host, "phase": self.phase.get(host, ""), **event}
+        incident_id = self.incident.get(host)
+        if incident_id is None:
+            self.pending.setdefault(host, []).append(event)
+            return
+        self._write(incident_id, event)
+
+    def _write(self, incident_id: str, event: dict) -> None:
+        try:
+            self.files.append({**event, "incident": incident_id})
+        except OSError as exc:
+            self._display.warning(f"incident_timeline: cannot write the timeline of {incident_id}: {exc}")
+
+    def _declare(self, host: str, plan) -> None:
+        incident_id = str(plan.get("id", "")) if isinstance(plan, dict) else ""
+        if not SAFE_ID.match(incident_id):
+            self._display.warning(f"incident_timeline: {host} declared an unusable incident id {incident_id!r}")
+            return
+        self.incident[host] = incident_id
+        for event in self.pending.pop(host, []):
+            self._write(incident_id, event)
+        self._emit(host, {"event": "incident", "data": plan})
+
+    def _facts(self, host: str, facts: dict) -> None:
+        if "incident_plan" in facts:
+            self._declare(host, facts["incident_plan"])
+        if isinstance(facts.get("incident_phase"), str) and facts["incident_phase"] != self.phase.get(host):
+            self.phase[host] = facts["incident_phase"]
+            self.phase_started.setdefault(host, []).append((facts["incident_phase"], time.monotonic()))
+            self._emit(host, {"event": "phase"})
+        if isinstance(facts.get("incident_outcome"), dict):
+            self.outcome[host] = facts["incident_outcome"]
+            self._emit(host, {"event": "outcome", "data": facts["incident_outcome"]})
+
+    def _task_event(self, result, status: str) -> None:
+        host, task = result._host.get_name(), result._task
+        data = result.result if hasattr(result, "result") else result._result
+        if status in ("ok", "changed") and isinstance(data.get("ansible_facts"), dict):
+            self._facts(host, data["ansible_facts"])
+        started = self.started.pop((host, task._uuid), None)
+        self._emit(
+            host,
+            {
+                "event": "task",
+                "task": task.get_name().strip(),
+                "action": task.action,
+                "status": status,
+                "changed": bool(data.get("changed")),
+                "elapsed": round(time.monotonic() - started, 3) if started is not None else None,
+                "result": short_result(data, status, self.limit),
+            },
+        )
+
+    # --- Ansible's events ------------------------------------------------------------------------
+    def v2_runner_on_start(self, host, task) -> None:
+        self.started[(host.get_name(), task._uuid)] = time.monotonic()
+
+    def v2_runner_on_ok(self, result) -> None:
+        data = result.result if hasattr(result, "result") else result._result
+        self._task_event(result, "changed" if data.get("changed") else "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
+        self._task_event(result, "ignored" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result) -> None:
+        self._task_event(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result) -> None:
+        self._task_event(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats) -> None:
+        for host in sorted(self.incident):
+            self._emit(host, {"event": "run_end", "data": stats.summarize(host)})
+        for incident_id in sorted(set(self.incident.values())):
+            self._summarize(incident_id)
+
+    def _summarize(self, incident_id: str) -> None:
+        folder = self.files.folder(incident_id)
+        try:
+            report = self.files.write_report(incident_id)
+        except (OSError, ValueError) as exc:
+            report = f"not written: {exc}"
+        self._display.banner(f"INCIDENT {incident_id}")
+        for host in sorted(h for h, i in self.incident.items() if i == incident_id):
+            outcome = self.outcome.get(host, {"status": "unfinished", "reason": "the run stopped before close"})
+            self._display.display(f"{host}: {outcome.get('status')} - {outcome.get('reason', '')}")
+            marks = self.phase_started.get(host, [])
+            spans = [
+                f"{name} {(marks[i + 1][1] if i + 1 < len(marks) else time.monotonic()) - start:.1f} s"
+                for i, (name, start) in enumerate(marks)
+            ]
+            if spans:
+                self._display.display("  phases: " + ", ".join(spans))
+        self._display.display(f"timeline: {folder / 'timeline.jsonl'}")
+        self._display.display(f"report:   {report}")

@@ -1,0 +1,253 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incident_plan
+short_description: Decide what an incident run does - service, mitigation, options, severity and whether to act
+version_added: 0.1.0
+description:
+  - The decision the C(incident) role takes in its acknowledge phase, as one pure function so that it is
+    tested without a host and explained in one sentence in the run's output and timeline.
+  - "The service: O(service), else the alert's C(service) label when it names a described service, else the
+    only service whose C(alerts) map has the alert's name, else the only service described."
+  - "The mitigation: O(mitigation), else the one the service's C(alerts) map gives the alert's name. An alert
+    no mapping knows gets none: the run diagnoses only, and says so."
+  - "Acting: an operator run (no alert) acts unless O(diagnose_only). An alert acts only when its severity
+    (the C(severity) label, else the mapping's) is one of O(act_on) once translated by O(levels): the runbooks'
+    P0-P3 and SEV-1..4 ladders. Anything else, including an unknown severity, diagnoses and waits for an operator."
+  - Alert label values are kept as data; nothing here renders them as templates.
+author: incident.remediation contributors
+positional: _input
+options:
+  _input:
+    description:
+      - One alert as Alertmanager's webhook sends it (C(labels), C(annotations), C(startsAt), C(fingerprint),
+        C(generatorURL), C(status)), or an empty dict for an operator run.
+    type: dict
+    required: true
+  incident_id:
+    description:
+      - The incident id (letters, digits, C(._:-), at most 128 characters).
+      - Empty to derive it from the alert, C(INC-<start>-<fingerprint>), the same for every run about that alert.
+    type: str
+    default: ""
+  services:
+    description: The inventory's C(services) mapping, name to description.
+    type: dict
+    required: true
+  service:
+    description: The service to act on; empty to find it from the alert.
+    type: str
+    default: ""
+  mitigation:
+    description: The mitigation to run; empty to take it from the service's C(alerts) map.
+    type: str
+    default: ""
+  options:
+    description: Mitigation options given by the operator, over those of the alert mapping.
+    type: dict
+    default: {}
+  levels:
+    description: Severity names (lower case) to levels, for example C(critical) to V(P0) and C(sev-2) to V(P1).
+    type: dict
+    default: {}
+  act_on:
+    description: The levels that may act without an operator.
+    type: list
+    elements: str
+    default: []
+  diagnose_only:
+    description: Never act, whatever the severity.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Decide
+  ansible.builtin.set_fact:
+    _incident: >-
+      {{ alert | incident.remediation.incident_plan(incident_id='INC-1', services=services,
+         levels={'critical': 'P0', 'warning': 'P2'}, act_on=['P0', 'P1']) }}
+"""
+
+RETURN = r"""
+_value:
+  description: The decision.
+  type: dict
+  contains:
+    id: {description: The incident id., type: str}
+    service: {description: The service's name in C(services)., type: str}
+    mitigation: {description: The mitigation role, or empty when there is none., type: str}
+    options: {description: The mitigation's options (mapping's, then the operator's)., type: dict}
+    severity: {description: The severity as given (label, mapping or V(operator))., type: str}
+    level: {description: Its level (V(P0)..V(P3)) or V(unknown)., type: str}
+    act: {description: Whether the run may change anything., type: bool}
+    decision: {description: Why, in one sentence., type: str}
+    alert: {description: The alert's name, labels, annotations, fingerprint, start, status and expression., type: dict}
+    silence_matchers: {description: Equality matchers on every alert label (empty without an alert)., type: list}
+"""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+# The options each mitigation understands, as the per-mitigation playbooks name them.
+MITIGATION_OPTIONS = {
+    "restart": {"force", "escalate"},
+    "rollback": {"version", "force"},
+    "cache_purge": {"allow_tampered"},
+    "memory_limit": {"instances", "value"},
+    "proxy_config": {"state", "http_proxy", "https_proxy"},
+    "config_change": {"set", "remove", "api_url", "body", "apply"},
+}
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def _fail(message: str):
+    raise AnsibleFilterError(f"incident_plan: {message}")
+
+
+def alert_expression(generator_url: str) -> str:
+    """The PromQL expression of a Prometheus alert, from its generatorURL (``...graph?g0.expr=...``)."""
+    values = parse_qs(urlsplit(generator_url or "").query).get("g0.expr", [])
+    return values[0] if values else ""
+
+
+def _alert(alert: dict) -> dict:
+    labels = alert.get("labels") or {}
+    if not isinstance(labels, dict) or not isinstance(alert.get("annotations") or {}, dict):
+        _fail("the alert's labels and annotations must be mappings")
+    if "alertname" not in labels:
+        _fail("the alert has no alertname label")
+    return {
+        "name": str(labels["alertname"]),
+        "labels": {str(k): str(v) for k, v in labels.items()},
+        "annotations": {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()},
+        "fingerprint": str(alert.get("fingerprint") or ""),
+        "starts_at": str(alert.get("startsAt") or ""),
+        "status": str(alert.get("status") or "firing"),
+        "generator_url": str(alert.get("generatorURL") or ""),
+        "expression": alert_expression(str(alert.get("generatorURL") or "")),
+    }
+
+
+def _route(entry, where: str) -> dict:
+    if isinstance(entry, str):
+        entry = {"mitigation": entry}
+    if not isinstance(entry, dict):
+        _fail(f"{where} must be a mitigation name or a mapping with mitigation, options, severity")
+    unknown = set(entry) - {"mitigation", "options", "severity"}
+    if unknown:
+        _fail(f"{where} has unknown keys {sorted(unknown)} (allowed: mitigation, options, severity)")
+    return entry
+
+
+def _service(services: dict, given: str, alert: dict) -> str:
+    if given:
+        if given not in services:
+            _fail(f"service {given!r} is not described in inventory (services: {sorted(services)})")
+        return given
+    label = alert.get("labels", {}).get("service", "")
+    if label in services:
+        return label
+    if alert:
+        mapped = [name for name, desc in services.items() if alert["name"] in (desc.get("alerts") or {})]
+        if len(mapped) == 1:
+            return mapped[0]
+        if len(mapped) > 1:
+            _fail(f"alert {alert['name']} is mapped by several services {mapped}: give a service label or service=")
+    if len(services) == 1:
+        return next(iter(services))
+    _fail(f"cannot tell which service this is about: give service= (one of {sorted(services)})")
+    return ""
+
+
+def _options(mitigation: str, route_options, given) -> dict:
+    for where, value in (("the alert mapping's options", route_options), ("options", given)):
+        if not isinstance(value, dict):
+            _fail(f"{where} must be a mapping, got {type(value).__name__}")
+    options = {**route_options, **given}
+    unknown = set(options) - MITIGATION_OPTIONS.get(mitigation, set())
+    if mitigation and unknown:
+        allowed = ", ".join(sorted(MITIGATION_OPTIONS[mitigation])) or "none"
+        _fail(f"{mitigation} does not take the options {sorted(unknown)} (it takes: {allowed})")
+    return options
+
+
+def _decide(alert: dict, mitigation: str, level: str, act_on: list, diagnose_only: bool) -> tuple[bool, str]:
+    if diagnose_only:
+        return False, "diagnose only, as asked"
+    if not mitigation:
+        return False, f"diagnose only: no mitigation is mapped to alert {alert.get('name')}; an operator decides"
+    if not alert:
+        return True, f"act: {mitigation} asked by an operator"
+    if level in act_on:
+        return True, f"act: {mitigation} for {alert['name']}, severity {level} may act automatically"
+    allowed = ", ".join(act_on) or "none"
+    return False, (
+        f"diagnose only: severity {level} of {alert['name']} may not act automatically "
+        f"(automatic levels: {allowed}); an operator decides whether to run {mitigation}"
+    )
+
+
+def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional in Python)
+    alert,
+    services,
+    incident_id="",
+    service="",
+    mitigation="",
+    options=None,
+    levels=None,
+    act_on=None,
+    diagnose_only=False,
+):
+    if not isinstance(alert, dict):
+        _fail(f"the alert must be a mapping (one alert of the webhook payload), got {type(alert).__name__}")
+    if not isinstance(services, dict) or not services:
+        _fail("no services are described in inventory (services.NAME.unit, health_url, ...)")
+    parsed = _alert(alert) if alert else {}
+    incident_id = str(incident_id or "") or incident_id_from_alert(alert)
+    if not INCIDENT_ID.match(incident_id):
+        _fail(
+            f"incident id {incident_id!r} must be letters, digits and ._:- (at most 128); an alert without a "
+            "fingerprint needs incident_id"
+        )
+    name = _service(services, str(service or ""), parsed)
+    route = {}
+    if parsed:
+        entry = (services[name].get("alerts") or {}).get(parsed["name"])
+        route = _route(entry, f"services.{name}.alerts.{parsed['name']}") if entry is not None else {}
+    chosen = str(mitigation or route.get("mitigation") or "")
+    if chosen and chosen not in MITIGATION_OPTIONS:
+        _fail(f"unknown mitigation {chosen!r} (one of {', '.join(MITIGATION_OPTIONS)})")
+    severity = (parsed["labels"].get("severity") or str(route.get("severity") or "")) if parsed else "operator"
+    level = (levels or {}).get(severity.lower(), "unknown") if parsed else "operator"
+    act, decision = _decide(parsed, chosen, level, list(act_on or []), bool(diagnose_only))
+    return {
+        "id": str(incident_id),
+        "service": name,
+        "mitigation": chosen,
+        "options": _options(chosen, route.get("options") or {}, options or {}),
+        "severity": severity or "unknown",
+        "level": level,
+        "act": act,
+        "decision": decision,
+        "alert": parsed,
+        "silence_matchers": [{"name": k, "value": v} for k, v in sorted(parsed.get("labels", {}).items())],
+    }
+
+
+def incident_id_from_alert(alert: dict) -> str:
+    """``INC-<start, UTC, compact>-<fingerprint>``, stable for every run about the same alert; empty without one."""
+    if not alert.get("fingerprint"):
+        return ""
+    stamp = re.sub(r"[^0-9TZ]", "", str(alert.get("startsAt") or ""))[:15]
+    fingerprint = re.sub(r"[^A-Za-z0-9]", "", str(alert["fingerprint"]))[:16]
+    return "-".join(part for part in ("INC", stamp, fingerprint) if part)
+
+
+class FilterModule:
+    def filters(self):
+        return {"incident_plan": incident_plan}

@@ -1,0 +1,196 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The post-incident review, in Markdown, from an incident's timeline (JSON lines written by incident_timeline).
+
+It follows the runbooks' PIR template: summary, timeline, impact, root cause (left to a human), actions taken,
+verification evidence, follow-ups. Run it by hand with
+``python -m ansible_collections.incident.remediation.plugins.plugin_utils.incident_report TIMELINE.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+TO_FILL = "_To be completed in the review._"
+SHOWN_STATUSES = {"changed", "failed", "unreachable"}
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """The events of a timeline file; a torn last line (a run killed while writing) is skipped."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _cell(value) -> str:
+    return " ".join(str(value).split()).replace("|", "\\|") or " "
+
+
+def _when(stamp: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _last(events: list[dict], kind: str) -> dict[str, dict]:
+    """The last event of a kind per host (its data)."""
+    found = {}
+    for event in events:
+        if event.get("event") == kind:
+            found[event.get("host", "?")] = event.get("data") or {}
+    return found
+
+
+def _header(plan: dict, outcomes: dict, events: list[dict]) -> list[str]:
+    alert = plan.get("alert") or {}
+    title = f"{alert.get('name') or plan.get('mitigation') or 'incident'} on {plan.get('service', '?')}"
+    first, last = _when(events[0].get("time", "")), _when(events[-1].get("time", ""))
+    resolved = sum(1 for o in outcomes.values() if o.get("status") == "resolved")
+    return [
+        f"# Post-Incident Review: {title}",
+        "",
+        f"**Date:** {first.date().isoformat() if first else '?'}  ",
+        f"**Incident ID:** {plan.get('id', '?')}  ",
+        f"**Severity:** {plan.get('level', '?')} ({plan.get('severity', '?')})  ",
+        f"**Duration:** {_duration((last - first).total_seconds()) if first and last else '?'} of automated work  ",
+        "**Participants:** incident.remediation (automation)" + "; on-call: _to be completed_  ",
+        f"**Outcome:** {resolved} of {len(outcomes)} host(s) resolved",
+        "",
+    ]
+
+
+def _summary(plan: dict, outcomes: dict) -> list[str]:
+    alert = plan.get("alert") or {}
+    said = alert.get("annotations", {}).get("summary") or alert.get("annotations", {}).get("description", "")
+    opening = (
+        f"Alert `{alert['name']}` fired for {plan.get('service')}" + (f": {said}" if said else ".")
+        if alert
+        else f"An operator asked for {plan.get('mitigation') or 'a diagnosis'} on {plan.get('service')}."
+    )
+    lines = ["## Summary", "", opening, f"Decision: {plan.get('decision', '?')}.", ""]
+    lines += [f"- **{host}**: {o.get('status', '?')} - {o.get('reason', '')}" for host, o in sorted(outcomes.items())]
+    return [*lines, ""]
+
+
+def _timeline(plan: dict, events: list[dict]) -> list[str]:
+    rows = []
+    starts_at = (plan.get("alert") or {}).get("starts_at")
+    if starts_at:
+        rows.append((starts_at, "-", "-", f"Alert {plan['alert']['name']} started firing"))
+    for event in events:
+        kind, host, phase = event.get("event"), event.get("host", "-"), event.get("phase", "-")
+        if kind == "phase":
+            rows.append((event["time"], host, phase, f"{phase} started"))
+        elif kind == "task" and event.get("status") in SHOWN_STATUSES:
+            detail = f": {event['result']}" if event.get("result") else ""
+            rows.append((event["time"], host, phase, f"{event.get('status')}: {event.get('task')}{detail}"))
+        elif kind == "outcome":
+            data = event.get("data") or {}
+            rows.append((event["time"], host, phase, f"outcome {data.get('status')}: {data.get('reason', '')}"))
+    lines = ["## Timeline", "", "| Time (UTC) | Host | Phase | Event |", "|---|---|---|---|"]
+    lines += [f"| {_cell(t)} | {_cell(h)} | {_cell(p)} | {_cell(e)[:300]} |" for t, h, p, e in rows]
+    return [*lines, "", "Every task, with its duration and result, is in the timeline file beside this report.", ""]
+
+
+def _impact(plan: dict, outcomes: dict) -> list[str]:
+    alert = plan.get("alert") or {}
+    lines = ["## Impact", "", f"- **Hosts:** {', '.join(sorted(outcomes)) or '?'}"]
+    start = _when(alert.get("starts_at", ""))
+    ends = [_when(o.get("ended", "")) for o in outcomes.values() if o.get("status") == "resolved"]
+    ends = [e for e in ends if e]
+    if start and ends:
+        lines.append(f"- **From alert to verified fix:** {_duration((max(ends) - start).total_seconds())}")
+    lines += ["- **User impact:** _to be completed: who was affected, how many, for how long._", ""]
+    return lines
+
+
+def _actions(outcomes: dict) -> list[str]:
+    lines = ["## Actions Taken", ""]
+    for host, outcome in sorted(outcomes.items()):
+        done = outcome.get("mitigation") or "no mitigation"
+        if outcome.get("status") == "diagnosed":
+            done += " not run (diagnosis only)"
+        lines.append(f"### {host}: {done}")
+        lines.append("")
+        for step in outcome.get("actions") or []:
+            lines.append(f"- {_cell(json.dumps(step, sort_keys=True) if not isinstance(step, str) else step)}")
+        silence = outcome.get("silence") or {}
+        if silence:
+            lines.append(f"- Silence {silence.get('id') or '-'}: {silence.get('state', '?')}")
+        if outcome.get("evidence"):
+            lines.append(f"- Evidence: `{outcome['evidence']}`")
+        lines.append("")
+    return lines
+
+
+def _verification(outcomes: dict) -> list[str]:
+    lines = ["## Verification Evidence", "", "| Host | Check | Result |", "|---|---|---|"]
+    for host, outcome in sorted(outcomes.items()):
+        for check in outcome.get("verification") or []:
+            lines.append(f"| {_cell(host)} | {_cell(check.get('check', '?'))} | {_cell(check.get('result', '?'))} |")
+    return [*lines, ""]
+
+
+def _follow_ups(plan: dict, outcomes: dict) -> list[str]:
+    level = plan.get("level", "")
+    priority = level if level.startswith("P") else "P1"
+    rows = [("Write the root cause from the evidence", priority)]
+    for host, outcome in sorted(outcomes.items()):
+        if outcome.get("status") == "failed":
+            rows.append((f"Find why {outcome.get('mitigation')} did not fix {host}: {outcome.get('reason')}", "P0"))
+        elif outcome.get("status") == "diagnosed":
+            rows.append((f"Decide the mitigation for {host} ({plan.get('mitigation') or 'none mapped'})", priority))
+    lines = ["## Follow-ups", "", "| Action | Owner | Due Date | Priority |", "|---|---|---|---|"]
+    lines += [f"| {_cell(action)} | | | {priority} |" for action, priority in rows]
+    return [*lines, ""]
+
+
+def render(events: list[dict]) -> str:
+    if not events:
+        raise ValueError("the timeline has no events")
+    plans, outcomes = _last(events, "incident"), _last(events, "outcome")
+    plan = next(iter(plans.values()), {})
+    sections = [
+        _header(plan, outcomes, events),
+        _summary(plan, outcomes),
+        _timeline(plan, events),
+        _impact(plan, outcomes),
+        ["## Root Cause", "", "_To be written by a human: the evidence and the timeline are where to start._", ""],
+        _actions(outcomes),
+        _verification(outcomes),
+        _follow_ups(plan, outcomes),
+        ["## What Went Well", "", TO_FILL, "", "## What Went Wrong", "", TO_FILL, ""],
+        ["## Lessons Learned", "", TO_FILL, ""],
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: incident_report TIMELINE.jsonl  (prints the post-incident review in Markdown)", file=sys.stderr)
+        return 2
+    try:
+        print(render(read_events(argv[0])))
+    except (OSError, ValueError) as exc:
+        print(f"incident_report: {argv[0]}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
