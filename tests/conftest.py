@@ -46,7 +46,9 @@ def ansible_task(tmp_path):
     exercised exactly as a user's playbook would.
     """
 
-    def run(tasks: list[dict], check: bool = False, extra_vars: dict | None = None) -> list[dict]:
+    def run(
+        tasks: list[dict], check: bool = False, extra_vars: dict | None = None, extra_vars_file: str = ""
+    ) -> list[dict]:
         play = [{"name": "test", "hosts": "localhost", "connection": "local", "gather_facts": False,
                  "tasks": [{**task, "ignore_errors": True} for task in tasks]}]  # fmt: skip
         playbook = tmp_path / "playbook.yml"
@@ -56,6 +58,8 @@ def ansible_task(tmp_path):
             command.append("--check")
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
+        if extra_vars_file:
+            command += ["-e", f"@{extra_vars_file}"]
         env = {
             **os.environ,
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),

@@ -205,8 +205,9 @@ class CallbackModule(CallbackBase):
         folder = self.files.folder(incident_id)
         try:
             report = self.files.write_report(incident_id)
-        except (OSError, ValueError) as exc:
-            report = f"not written: {exc}"
+        except Exception as exc:  # a report that cannot be rendered must never fail the run
+            report = f"not written: {type(exc).__name__}: {exc}"
+            self._display.warning(f"incident_timeline: the report of {incident_id} was {report}")
         self._display.banner(f"INCIDENT {incident_id}")
         for host in sorted(h for h, i in self.incident.items() if i == incident_id):
             outcome = self.outcome.get(host, {"status": "unfinished", "reason": "the run stopped before close"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 TO_FILL = "_To be completed in the review._"
@@ -36,10 +36,12 @@ def _cell(value) -> str:
 
 
 def _when(stamp: str) -> datetime | None:
+    """A time from the timeline or the alert; one without a zone is UTC (Ansible's now(utc=true))."""
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _duration(seconds: float) -> str:
@@ -119,6 +121,17 @@ def _impact(plan: dict, outcomes: dict) -> list[str]:
     return lines
 
 
+def _step(step) -> str:
+    """``budget: restart allowed (1 of 3 in the last 15 min)``, from a role's report step."""
+    if not isinstance(step, dict):
+        return str(step)
+    rest = {k: v for k, v in step.items() if k not in ("step", "outcome", "seconds")}
+    text = f"{step.get('step', 'step')}: {step.get('outcome', '')}"
+    if step.get("seconds") is not None:
+        text += f" ({step['seconds']} s)"
+    return text + (f" {json.dumps(rest, sort_keys=True, default=str)}" if rest else "")
+
+
 def _actions(outcomes: dict) -> list[str]:
     lines = ["## Actions Taken", ""]
     for host, outcome in sorted(outcomes.items()):
@@ -127,8 +140,7 @@ def _actions(outcomes: dict) -> list[str]:
             done += " not run (diagnosis only)"
         lines.append(f"### {host}: {done}")
         lines.append("")
-        for step in outcome.get("actions") or []:
-            lines.append(f"- {_cell(json.dumps(step, sort_keys=True) if not isinstance(step, str) else step)}")
+        lines += [f"- {_cell(_step(step))}" for step in outcome.get("actions") or []]
         silence = outcome.get("silence") or {}
         if silence:
             lines.append(f"- Silence {silence.get('id') or '-'}: {silence.get('state', '?')}")

@@ -95,11 +95,13 @@ class Prometheus(Server):
         rules: dict | None = None,
         alertmanager: str | None = None,
         interval: str = "1s",
+        job: str = "fixture",
+        labels: dict | None = None,
     ) -> None:
         super().__init__(workdir)
         config: dict = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
-            "scrape_configs": [{"job_name": "fixture", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets, "labels": labels or {}}]}],
         }
         if rules:
             (workdir / "rules.yml").write_text(yaml.safe_dump(rules))
@@ -153,6 +155,44 @@ class Alertmanager(Server):
 
     def silences(self) -> list[dict]:
         return http_json(f"{self.url}/api/v2/silences")
+
+
+class WebhookSink:
+    """Receives Alertmanager's webhook posts (the payloads the front end will get) and keeps them."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.payloads.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for_alert(self, alertname: str, status: str = "firing", timeout: float = 60) -> tuple[dict, dict]:
+        """(payload, alert): the first alert of that name and status that Alertmanager posted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for payload in list(self.payloads):
+                for alert in payload.get("alerts", []):
+                    if alert["labels"].get("alertname") == alertname and alert["status"] == status:
+                        return payload, alert
+            time.sleep(0.2)
+        raise AssertionError(f"Alertmanager posted no {status} {alertname} within {timeout} s")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Exporter:

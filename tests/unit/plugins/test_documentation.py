@@ -20,7 +20,7 @@ MODULES = [
     "restart_budget",
     "release_switch",
 ]
-FILTERS = ["memory_max", "set_paths"]
+FILTERS = ["memory_max", "set_paths", "incident_plan"]
 
 
 def ansible_doc(name: str, kind: str = "module") -> dict:
@@ -88,3 +88,9 @@ def test_filter_documentation_renders(name):
     doc = ansible_doc(name, kind="filter")
     assert doc["doc"]["options"]["_input"]["required"] is True
     assert doc["examples"].strip() and doc["return"]
+
+
+def test_callback_documentation_renders():
+    doc = ansible_doc("incident_timeline", kind="callback")
+    assert set(doc["doc"]["options"]) == {"dir", "result_chars"}
+    assert doc["doc"]["options"]["dir"]["env"] == [{"name": "INCIDENT_TIMELINE_DIR"}]

@@ -1,0 +1,187 @@
+"""remediate.yml end to end on a real systemd host, with a real alert from real Prometheus and Alertmanager.
+
+The demo service runs in a podman container with its port published on loopback; Prometheus scrapes it
+and fires DemoAppDown (critical) and DemoAppDegraded (warning) when it is down; Alertmanager posts them
+to a webhook sink, and the payload it posted is what the playbook is given (as the front end will pass it:
+every string unsafe).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hosts import PodmanHost, deploy, image_exists, playbook, write_inventory
+from monitoring import Alertmanager, Prometheus, WebhookSink, free_port, http_json
+
+from incident_remediation.extravars import write_unsafe
+
+pytestmark = [
+    pytest.mark.podman,
+    pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
+]
+HOST = "remediation-it-incident"
+EXPRESSION = 'up{job="demo-app"} == 0'
+RULES = {
+    "groups": [
+        {
+            "name": "demo-app",
+            "rules": [
+                {"alert": "DemoAppDown", "expr": EXPRESSION, "labels": {"severity": "critical", "service": "demo-app"},
+                 "annotations": {"summary": "demo-app on {{ $labels.instance }} is down"}},
+                {"alert": "DemoAppDegraded", "expr": EXPRESSION, "labels": {"severity": "warning"},
+                 "annotations": {"summary": "demo-app degraded; label injection: {{ `{{ lookup('pipe', 'id') }}` }}"}},
+            ],
+        }
+    ]
+}  # fmt: skip
+PHASES = ["acknowledge", "diagnose", "resolve", "verify", "close"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A deployed host, Prometheus scraping it, Alertmanager posting to a sink; torn down even on failure."""
+    work = tmp_path_factory.mktemp("incident")
+    sink = WebhookSink()
+    alertmanager = Alertmanager(
+        work / "alertmanager",
+        {
+            "route": {"receiver": "sink", "group_by": ["alertname", "instance"], "group_wait": "1s",
+                      "group_interval": "1s", "repeat_interval": "1h"},
+            "receivers": [{"name": "sink", "webhook_configs": [{"url": sink.url, "send_resolved": True}]}],
+        },
+    )  # fmt: skip
+    host = PodmanHost(HOST, free_port())
+    prometheus = None
+    try:
+        alertmanager.start()
+        host.start()
+        prometheus = Prometheus(work / "prometheus", targets=[f"127.0.0.1:{host.port}"], rules=RULES,
+                                alertmanager=alertmanager.url, job="demo-app",
+                                labels={"instance": f"{HOST}:8080"}).start()  # fmt: skip
+        inventory = write_inventory(
+            work / "inventory",
+            [HOST],
+            {
+                "prometheus_url": prometheus.url,
+                "alertmanager_url": alertmanager.url,
+                "alerts": {"DemoAppDown": {"mitigation": "restart"}, "DemoAppDegraded": "restart"},
+            },
+        )
+        deploy(inventory, HOST)
+        prometheus.wait_for(f'up{{instance="{HOST}:8080"}} == 1', timeout=30)
+        yield {"work": work, "inventory": inventory, "host": host, "prometheus": prometheus,
+               "alertmanager": alertmanager, "sink": sink}  # fmt: skip
+    finally:
+        if prometheus:
+            prometheus.stop()
+        host.stop()
+        alertmanager.stop()
+        sink.stop()
+
+
+def remediate(stack, alert: dict, name: str):
+    incidents = stack["work"] / name
+    extravars = write_unsafe(stack["work"] / f"{name}.json", {"alert": alert})
+    done = playbook(
+        stack["inventory"], "incident.remediation.remediate", "--limit", HOST, "-e", f"@{extravars}",
+        "-e", json.dumps({"incident_evidence_dir": str(incidents), "incident_verify_hold": 3,
+                          "incident_verify_wait": 60, "incident_verify_interval": 1}),
+        INCIDENT_TIMELINE_DIR=str(incidents),
+    )  # fmt: skip
+    return done, incidents
+
+
+def timeline(incidents: Path) -> tuple[Path, list[dict]]:
+    (folder,) = [p for p in incidents.iterdir() if (p / "timeline.jsonl").exists()]
+    return folder, [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+
+
+def silences_about(stack, incident_id: str) -> list[dict]:
+    return [s for s in stack["alertmanager"].silences() if incident_id in s["comment"]]
+
+
+def crashed(stack) -> dict:
+    """The host with demo-app crashed, once both alerts have fired; the unit's state before remediation."""
+    host = stack["host"]
+    if host.health() is not None:
+        host.crash()
+    stack["sink"].wait_for_alert("DemoAppDown")
+    stack["sink"].wait_for_alert("DemoAppDegraded")
+    return host.unit("ActiveState", "MainPID", "NRestarts")
+
+
+def test_a_warning_only_diagnoses_and_changes_nothing(stack):
+    before = crashed(stack)
+    _, alert = stack["sink"].wait_for_alert("DemoAppDegraded")
+    done, incidents = remediate(stack, alert, "warning")
+    assert done.returncode == 0, done.stdout[-4000:]
+    folder, events = timeline(incidents)
+    outcome = next(e["data"] for e in events if e["event"] == "outcome")
+    assert outcome["status"] == "diagnosed"
+    assert "severity P2 of DemoAppDegraded may not act automatically" in outcome["reason"]
+    assert [e["phase"] for e in events if e["event"] == "phase"] == ["acknowledge", "diagnose", "close"]
+    assert not [e for e in events if e["event"] == "task" and e["status"] == "changed" and e["phase"] != "diagnose"]
+    assert stack["host"].unit("ActiveState", "MainPID", "NRestarts") == before, "the host was left as it was"
+    assert stack["host"].health() is None
+    assert silences_about(stack, folder.name) == [], "no silence: the humans who must decide are still paged"
+    assert stack["host"].sh("ls /var/lib/incident-remediation/restart-budget 2>/dev/null", check=False).stdout == ""
+    # the annotation's template text reached the evidence literally, never evaluated
+    diagnosis = json.loads((folder / HOST / "diagnose" / "diagnosis.json").read_text())
+    assert "{{ lookup('pipe', 'id') }}" in diagnosis["alert"]["annotations"]["summary"]
+    assert "uid=" not in (folder / "timeline.jsonl").read_text()
+    report = (folder / "report.md").read_text()
+    assert "restart not run (diagnosis only)" in report and "Decide the mitigation" in report
+
+
+def test_a_critical_alert_is_remediated_verified_and_recorded(stack):
+    crashed(stack)
+    payload, alert = stack["sink"].wait_for_alert("DemoAppDown")
+    assert payload["version"] == "4"
+    done, incidents = remediate(stack, alert, "critical")
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert stack["host"].health()["status"] == "ready"
+    assert stack["prometheus"].query(f'up{{instance="{HOST}:8080"}} == 1'), "Prometheus sees it up again"
+
+    folder, events = timeline(incidents)
+    assert folder.name == f"INC-{alert['startsAt'][:19].replace('-', '').replace(':', '')}-{alert['fingerprint']}"
+    assert [e["phase"] for e in events if e["event"] == "phase"] == PHASES, "every phase, in order"
+    assert all(e["incident"] == folder.name and e["host"] == HOST for e in events)
+    tasks = {e["task"].split(" : ")[-1]: e for e in events if e["event"] == "task"}
+    assert tasks["Silence the alert while acting (an Alertmanager that is down does not stop the remediation)"][
+        "status"] == "changed"  # fmt: skip
+    assert tasks["Restart the unit"]["status"] == "changed" and tasks["Restart the unit"]["phase"] == "resolve"
+    assert tasks["Verify that the alert's own expression no longer returns its series"]["status"] == "ok"
+    assert tasks["Expire the silence (resolved), or as asked on failure"]["status"] == "changed"
+
+    # the silence existed (created by this incident) and is expired now
+    (silence,) = silences_about(stack, folder.name)
+    assert silence["status"]["state"] == "expired"
+    assert {m["name"]: m["value"] for m in silence["matchers"]} == alert["labels"]
+
+    outcome = next(e["data"] for e in events if e["event"] == "outcome")
+    assert outcome["status"] == "resolved" and outcome["silence"]["state"] == "expired"
+    checks = [c["check"] for c in outcome["verification"]]
+    assert checks[0].startswith("health ") and EXPRESSION in checks
+    assert (folder / HOST / "diagnose" / "logs.txt").read_text().count("====") == 3
+    assert "SIGKILL" in (folder / HOST / "diagnose" / "logs.txt").read_text()
+    assert list((folder / HOST).glob("*/journal.txt")), "the restart role kept its own evidence beside"
+
+    report = (folder / "report.md").read_text()
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings[:7] == ["## Summary", "## Timeline", "## Impact", "## Root Cause", "## Actions Taken",
+                            "## Verification Evidence", "## Follow-ups"]  # fmt: skip
+    assert f"**Incident ID:** {folder.name}" in report and "**Severity:** P0 (critical)" in report
+    assert "1 of 1 host(s) resolved" in report and "From alert to verified fix" in report
+    assert "INCIDENT " + folder.name in done.stdout, "the callback's summary closes the run"
+
+    # and Alertmanager sees the alert resolve
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        alerts = http_json(f"{stack['alertmanager'].url}/api/v2/alerts?filter=alertname%3D%22DemoAppDown%22")
+        if not alerts:
+            break
+        time.sleep(1)
+    assert not alerts, "DemoAppDown resolved"

@@ -1,0 +1,136 @@
+"""incident_timeline through a real ansible-playbook run: every path of the callback is exercised.
+
+The playbook declares an incident the way the incident role does (facts incident_plan,
+incident_phase, incident_outcome) on two hosts, with changed, failed-and-rescued, skipped,
+looped and no_log tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[4]
+SECRET = "s3cr3t-token-value"
+
+
+def phase(name):
+    return {"name": f"Enter {name}", "ansible.builtin.set_fact": {"incident_phase": name}}
+
+
+# fmt: off
+PLAY = {
+    "name": "incident",
+    "hosts": "all",
+    "gather_facts": False,
+    "tasks": [
+        {"name": "Before the incident is known", "ansible.builtin.command": "true", "changed_when": False},
+        phase("acknowledge"),
+        {"name": "Declare", "ansible.builtin.set_fact": {
+            "incident_plan": {"id": "INC-TEST-1", "service": "svc", "mitigation": "restart", "level": "P0",
+                              "severity": "critical", "act": True, "decision": "act: test",
+                              "alert": {"name": "ServiceDown", "starts_at": "2026-11-23T10:00:00Z",
+                                        "annotations": {"summary": "it | broke"}}}}},
+        phase("diagnose"),
+        {"name": "Secret step", "ansible.builtin.debug": {"msg": SECRET}, "no_log": True},
+        {"name": "Loop", "ansible.builtin.command": "echo {{ item }}", "loop": [1, 2], "changed_when": True},
+        phase("resolve"),
+        {"name": "Act", "block": [
+            {"name": "Break on h2", "ansible.builtin.command": "false", "when": "inventory_hostname == 'h2'"},
+        ], "rescue": [{"name": "Rescued", "ansible.builtin.set_fact": {"why": "{{ ansible_failed_result.msg }}"}}]},
+        phase("close"),
+        {"name": "Outcome", "ansible.builtin.set_fact": {"incident_outcome": {
+            "status": "{{ 'failed' if why is defined else 'resolved' }}", "reason": "{{ why | default('ok') }}",
+            "mitigation": "restart", "ended": "2026-11-23T10:05:00",
+            "actions": [{"step": "restart", "outcome": "healthy again", "seconds": 2.5}],
+            "verification": [{"check": "health", "result": "ready"}]}}},
+    ],
+}
+# fmt: on
+
+
+def run(tmp_path, play, check=True):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([play], sort_keys=False))
+    inventory = tmp_path / "hosts"
+    inventory.write_text(f"h1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+                         f"h2 ansible_connection=local ansible_python_interpreter={sys.executable}\n")  # fmt: skip
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "INCIDENT_TIMELINE_DIR": str(tmp_path / "inc")}
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(playbook)],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def events(tmp_path):
+    path = tmp_path / "inc" / "INC-TEST-1" / "timeline.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_event_is_one_json_line_with_its_phase(tmp_path):
+    done = run(tmp_path, PLAY)
+    lines = events(tmp_path)
+    assert {e["incident"] for e in lines} == {"INC-TEST-1"} and {e["host"] for e in lines} == {"h1", "h2"}
+    h1 = [e for e in lines if e["host"] == "h1"]
+    assert [e["phase"] for e in h1 if e["event"] == "phase"] == ["acknowledge", "diagnose", "resolve", "close"]
+    assert [e["event"] for e in h1][-3:] == ["outcome", "task", "run_end"]
+    first = h1[0]
+    assert (first["task"], first["phase"], first["status"]) == ("Before the incident is known", "", "ok"), (
+        "events before the declaration are kept and written once the id is known"
+    )
+    for event in (e for e in lines if e["event"] == "task"):
+        assert set(event) == {"time", "incident", "host", "phase", "event", "task", "action", "status", "changed",
+                              "elapsed", "result"}  # fmt: skip
+        assert event["time"].endswith("Z") and event["elapsed"] >= 0
+    by_task = {(e["host"], e["task"]): e for e in lines if e["event"] == "task"}
+    assert by_task[("h1", "Loop")]["result"] == "2 items" and by_task[("h1", "Loop")]["status"] == "changed"
+    assert by_task[("h1", "Break on h2")]["status"] == "skipped"
+    broken = by_task[("h2", "Break on h2")]
+    assert (broken["status"], broken["phase"], broken["result"]) == ("failed", "resolve", "non-zero return code")
+    assert by_task[("h1", "Secret step")]["result"] == "output hidden (no_log)"
+    assert SECRET not in (tmp_path / "inc" / "INC-TEST-1" / "timeline.jsonl").read_text()
+    outcome = {e["host"]: e["data"]["status"] for e in lines if e["event"] == "outcome"}
+    assert outcome == {"h1": "resolved", "h2": "failed"}
+    # the summary at the end of the run
+    assert "INCIDENT INC-TEST-1" in done.stdout
+    assert "h2: failed - non-zero return code" in done.stdout
+    assert "phases: acknowledge" in done.stdout
+
+
+def test_the_report_is_rendered_beside_the_timeline(tmp_path):
+    run(tmp_path, PLAY)
+    report = (tmp_path / "inc" / "INC-TEST-1" / "report.md").read_text()
+    assert report.startswith("# Post-Incident Review: ServiceDown on svc")
+    assert "**Outcome:** 1 of 2 host(s) resolved" in report
+    assert "Alert `ServiceDown` fired for svc: it | broke" in report, "the summary is prose, not a table cell"
+    assert "| h2 | resolve | failed: Break on h2: non-zero return code |" in report
+    assert "- restart: healthy again (2.5 s)" in report
+    assert "| Find why restart did not fix h2: non-zero return code | | | P0 |" in report
+
+
+def test_a_second_run_of_the_same_incident_appends(tmp_path):
+    run(tmp_path, PLAY)
+    first = len(events(tmp_path))
+    run(tmp_path, PLAY)
+    assert len(events(tmp_path)) == 2 * first
+
+
+def test_a_run_without_incident_writes_nothing(tmp_path):
+    play = {"name": "plain", "hosts": "all", "gather_facts": False,
+            "tasks": [{"name": "Anything", "ansible.builtin.command": "true"}]}  # fmt: skip
+    done = run(tmp_path, play)
+    assert not (tmp_path / "inc").exists() and "INCIDENT" not in done.stdout
+
+
+def test_an_unusable_incident_id_is_refused_with_a_warning(tmp_path):
+    declare = {"name": "Declare", "ansible.builtin.set_fact": {"incident_plan": {"id": "../../etc"}}}
+    play = {"name": "bad", "hosts": "h1", "gather_facts": False, "tasks": [declare]}
+    done = run(tmp_path, play)
+    assert "declared an unusable incident id '../../etc'" in done.stdout + done.stderr
+    assert not (tmp_path / "inc").exists()

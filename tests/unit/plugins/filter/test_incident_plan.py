@@ -1,0 +1,135 @@
+"""incident_plan: which service, which mitigation, and whether the severity allows acting."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.incident.remediation.plugins.filter.incident_plan import (
+    FilterModule,
+    alert_expression,
+    incident_plan,
+)
+
+LEVELS = {"critical": "P0", "sev-2": "P1", "warning": "P2", "sev-4": "P3"}
+ACT_ON = ["P0", "P1"]
+SERVICES = {
+    "demo-app": {
+        "unit": "demo-app.service",
+        "alerts": {
+            "ServiceDown": "restart",
+            "HighErrorRate": {"mitigation": "restart", "options": {"escalate": True}, "severity": "sev-2"},
+            "DigestVerificationFailed": {"mitigation": "cache_purge"},
+        },
+    },
+    "other": {"unit": "other.service", "alerts": {"OtherDown": "restart"}},
+}
+
+
+def alert(name="ServiceDown", **labels):
+    return {
+        "status": "firing",
+        "labels": {"alertname": name, "instance": "web1:8080", **labels},
+        "annotations": {"summary": "down"},
+        "startsAt": "2026-11-23T19:30:00.123Z",
+        "fingerprint": "a1b2c3d4e5f60718",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up%7Bjob%3D%22demo%22%7D+%3D%3D+0&g0.tab=1",
+    }
+
+
+def plan(given, **kwargs):
+    return incident_plan(given, services=SERVICES, levels=LEVELS, act_on=ACT_ON, **kwargs)
+
+
+def test_a_critical_alert_acts_with_the_mapped_mitigation():
+    decided = plan(alert(severity="critical"))
+    assert (decided["service"], decided["mitigation"], decided["level"], decided["act"]) == (
+        "demo-app", "restart", "P0", True)  # fmt: skip
+    assert decided["id"] == "INC-20261123T193000-a1b2c3d4e5f60718"
+    assert decided["decision"] == "act: restart for ServiceDown, severity P0 may act automatically"
+    assert decided["alert"]["expression"] == 'up{job="demo"} == 0'
+    assert decided["silence_matchers"] == [
+        {"name": "alertname", "value": "ServiceDown"},
+        {"name": "instance", "value": "web1:8080"},
+        {"name": "severity", "value": "critical"},
+    ]
+
+
+def test_the_mappings_severity_and_options_apply_and_the_operator_overrides_them():
+    decided = plan(alert("HighErrorRate"), options={"force": True})
+    assert (decided["severity"], decided["level"], decided["act"]) == ("sev-2", "P1", True)
+    assert decided["options"] == {"escalate": True, "force": True}
+    assert plan(alert("HighErrorRate"), options={"escalate": False})["options"] == {"escalate": False}
+
+
+@pytest.mark.parametrize("severity", ["warning", "sev-4", "unheard-of", None])
+def test_other_severities_only_diagnose_and_say_why(severity):
+    labels = {"severity": severity} if severity else {}
+    decided = plan(alert(**labels))
+    assert decided["act"] is False and decided["mitigation"] == "restart"
+    assert decided["decision"].startswith(f"diagnose only: severity {decided['level']} of ServiceDown")
+    assert "an operator decides whether to run restart" in decided["decision"]
+
+
+def test_an_unknown_alert_only_diagnoses():
+    decided = plan(alert("SomethingElse", severity="critical", service="demo-app"))
+    assert (decided["mitigation"], decided["act"]) == ("", False)
+    assert decided["decision"] == "diagnose only: no mitigation is mapped to alert SomethingElse; an operator decides"
+
+
+def test_an_operator_run_acts_without_alert_and_needs_an_id():
+    decided = plan({}, service="demo-app", mitigation="rollback", incident_id="OPS-1", options={"version": "1.0.0"})
+    assert (decided["act"], decided["severity"], decided["alert"], decided["silence_matchers"]) == (
+        True, "operator", {}, [])  # fmt: skip
+    assert plan({}, service="demo-app", mitigation="rollback", incident_id="OPS-1", diagnose_only=True)["act"] is False
+    with pytest.raises(AnsibleFilterError, match="an alert without a fingerprint needs incident_id"):
+        plan({}, service="demo-app", mitigation="restart")
+
+
+def test_the_service_is_found_from_label_mapping_or_being_the_only_one():
+    assert plan(alert("OtherDown", severity="critical"))["service"] == "other"
+    assert plan(alert("SomethingElse", service="other"))["service"] == "other"
+    only = incident_plan(alert("SomethingElse"), services={"x": {"unit": "x.service"}})
+    assert only["service"] == "x"
+    with pytest.raises(AnsibleFilterError, match="cannot tell which service"):
+        plan(alert("SomethingElse"))
+
+
+@pytest.mark.parametrize(
+    ("given", "kwargs", "message"),
+    [
+        (alert(), {"service": "nope"}, "service 'nope' is not described in inventory"),
+        (alert(), {"mitigation": "reboot"}, "unknown mitigation 'reboot'"),
+        (alert(), {"options": {"escalate": True, "rm_rf": 1}}, r"restart does not take the options \['rm_rf'\]"),
+        (alert(), {"options": "force"}, "options must be a mapping"),
+        (alert(), {"incident_id": "../../etc"}, "must be letters, digits"),
+        (alert(), {"incident_id": "x" * 129}, "must be letters, digits"),
+        ({"labels": {"instance": "a"}}, {}, "the alert has no alertname label"),
+        ({"labels": ["alertname"]}, {}, "labels and annotations must be mappings"),
+        ("ServiceDown", {}, "the alert must be a mapping"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(given, kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        plan(given, **kwargs)
+
+
+def test_a_bad_mapping_entry_names_where_it_is():
+    services = {"s": {"unit": "s.service", "alerts": {"A": {"mitigation": "restart", "bogus": 1}}}}
+    with pytest.raises(AnsibleFilterError, match=r"services.s.alerts.A has unknown keys \['bogus'\]"):
+        incident_plan(alert("A"), services=services)
+
+
+def test_label_values_stay_data():
+    injected = "{{ lookup('pipe', 'id') }}"
+    decided = plan(alert(severity="critical", note=injected))
+    assert decided["alert"]["labels"]["note"] == injected
+    assert {"name": "note", "value": injected} in decided["silence_matchers"]
+
+
+def test_expression_from_generator_url():
+    assert alert_expression("http://p:9090/graph?g0.expr=rate%28x%5B5m%5D%29+%3E+1&g0.tab=1") == "rate(x[5m]) > 1"
+    assert alert_expression("") == "" and alert_expression("http://p/graph") == ""
+
+
+def test_filter_is_registered():
+    assert FilterModule().filters()["incident_plan"] is incident_plan
