@@ -1,0 +1,196 @@
+"""remediate: alerts in, remediation playbooks out.
+
+    remediate serve                         the Alertmanager webhook receiver
+    remediate run MITIGATION --limit HOST   an operator's run, through the same journal and runner
+    remediate route ALERT.json              which route an alert takes, and why (changes nothing)
+    remediate jobs                          the journal's jobs
+    remediate report JOB                    a job's post-incident report (Markdown)
+
+The configuration file is --config, else $REMEDIATE_CONFIG, else /etc/incident-remediation/remediate.yml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from incident_remediation import config as config_module
+from incident_remediation.dispatcher import Dispatcher, job_summary
+from incident_remediation.errors import PayloadError, RemediateError
+from incident_remediation.journal import Journal
+from incident_remediation.report import job_report
+from incident_remediation.runner import execute, job_dir
+from incident_remediation.webhook import parse_alert, parse_payload
+
+MITIGATIONS = ("restart", "rollback", "cache_purge", "memory_limit", "proxy_config", "config_change")
+DEFAULT_CONFIG = "/etc/incident-remediation/remediate.yml"
+
+
+def _journal(config) -> Journal:
+    return Journal(config.data_dir / "journal.sqlite")
+
+
+def _extra(values: list[str]) -> dict:
+    """-e KEY=VALUE (VALUE parsed as JSON when it is JSON), -e '{"json": ...}' or -e @FILE.json."""
+    merged: dict = {}
+    for value in values:
+        if value.startswith("@"):
+            merged.update(json.loads(Path(value[1:]).read_text(encoding="utf-8")))
+        elif value.lstrip().startswith("{"):
+            merged.update(json.loads(value))
+        elif "=" in value:
+            key, _, raw = value.partition("=")
+            try:
+                merged[key] = json.loads(raw)
+            except ValueError:
+                merged[key] = raw
+        else:
+            raise RemediateError(f"-e {value!r}: give KEY=VALUE, a JSON object or @FILE.json")
+    return merged
+
+
+def cmd_serve(args, config) -> int:
+    from aiohttp import web  # noqa: PLC0415 (only serve needs the web stack)
+
+    from incident_remediation.receiver import make_app  # noqa: PLC0415
+
+    token = config.token()
+    os.environ.pop("REMEDIATE_TOKEN", None)  # never handed to the playbooks or written in their artifacts
+    journal = _journal(config)
+
+    async def build():
+        return make_app(Dispatcher(config, journal, execute), token)
+
+    print(f"remediate: listening on http://{config.listen_host}:{config.listen_port} "
+          f"({len(config.routes)} routes, journal {journal.path})", flush=True)  # fmt: skip
+    web.run_app(build(), host=config.listen_host, port=config.listen_port, print=None, access_log=None,
+                handle_signals=True)  # fmt: skip
+    return 0
+
+
+def cmd_run(args, config) -> int:
+    variables = _extra(args.extra)
+    if args.service:
+        variables["service"] = args.service
+    if args.incident_id:
+        variables["incident_id"] = args.incident_id
+    playbook = f"incident.remediation.{args.mitigation}"
+
+    async def go() -> tuple[str, dict]:
+        dispatcher = Dispatcher(config, _journal(config), execute)
+        job_id = dispatcher.submit_operator(playbook=playbook, target=args.limit, variables=variables, check=args.check)
+        print(f"job {job_id}: {playbook} on {args.limit}{' (check mode)' if args.check else ''}, "
+              f"artifacts in {job_dir(config, job_id)}", flush=True)  # fmt: skip
+        state = await dispatcher.run(dispatcher.journal.job(job_id))
+        return state, dispatcher.journal.job(job_id)
+
+    state, job = asyncio.run(go())
+    stdout = job_dir(config, job["id"]) / "artifacts" / "run" / "stdout"
+    if stdout.exists():
+        text = stdout.read_text(encoding="utf-8", errors="replace")
+        print(text[text.rfind("INCIDENT ") :] if "INCIDENT " in text else text[-3000:])
+    print(f"job {job['id']}: {state}" + (f" - {job['reason']}" if job["reason"] else ""))
+    return 0 if state == "succeeded" else 1
+
+
+def _alerts_from(path: str) -> list:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "alerts" in data:
+        return parse_payload(json.dumps(data))
+    return [parse_alert(data)]
+
+
+def cmd_route(args, config) -> int:
+    journal = _journal(config) if (config.data_dir / "journal.sqlite").exists() else Journal(":memory:")
+    dispatcher = Dispatcher(config, journal, execute)
+    for alert in _alerts_from(args.alert):
+        decision, verdict = dispatcher.explain(alert)
+        print(f"alert {alert.name} ({alert.status}, fingerprint {alert.fingerprint})")
+        for line in decision.trace or ["no routes configured"]:
+            print(f"  {line}")
+        print(f"  verdict: {verdict.verdict}" + (f" - {verdict.reason}" if verdict.reason else ""))
+        if verdict.verdict == "accepted":
+            from incident_remediation.routing import extra_vars, incident_id  # noqa: PLC0415
+
+            print(f"  would run: {decision.route.playbook} --limit {decision.target}")
+            print("  with variables (every string passed as data, never templated):")
+            print("    " + json.dumps(extra_vars(decision, incident_id(alert)), indent=2).replace("\n", "\n    "))
+            lock = "busy" if journal.jobs(limit=1, state="running") and any(
+                j["target"] == decision.target for j in journal.jobs(limit=100, state="running")
+            ) else "free"  # fmt: skip
+            print(f"  target lock on {decision.target}: {lock}")
+    return 0
+
+
+def cmd_jobs(args, config) -> int:
+    jobs = [job_summary(job) for job in _journal(config).jobs(limit=args.limit, state=args.state)]
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return 0
+    for job in jobs:
+        print(f"{job['id']}  {job['state']:<11} {job['source']:<8} {job['target']:<24} {job['playbook']}"
+              + (f"  {job['reason'][:80]}" if job["reason"] else ""))  # fmt: skip
+    if not jobs:
+        print("no jobs")
+    return 0
+
+
+def cmd_report(args, config) -> int:
+    job = _journal(config).job(args.job)
+    if job is None:
+        raise RemediateError(f"no job {args.job} in {config.data_dir / 'journal.sqlite'}")
+    print(job_report(config, job))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="remediate", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    top.add_argument("--config", default=os.environ.get("REMEDIATE_CONFIG", DEFAULT_CONFIG),
+                     help=f"configuration file (default $REMEDIATE_CONFIG or {DEFAULT_CONFIG})")  # fmt: skip
+    top.add_argument("-v", "--verbose", action="store_true", help="log each job's start and end")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the Alertmanager webhook receiver (bearer token from token_file or "
+                                 "$REMEDIATE_TOKEN)").set_defaults(func=cmd_serve)  # fmt: skip
+    run = sub.add_parser("run", help="run one mitigation on one host, as an operator, through the journal")
+    run.add_argument("mitigation", choices=MITIGATIONS)
+    run.add_argument("--limit", required=True, help="the inventory host")
+    run.add_argument("--service", help="the service's name in inventory (services.NAME)")
+    run.add_argument("--incident-id", help="the incident id (default: generated)")
+    run.add_argument("-e", "--extra", action="append", default=[], metavar="VARS",
+                     help="KEY=VALUE, a JSON object or @FILE.json; e.g. -e escalate=true")  # fmt: skip
+    run.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
+    run.set_defaults(func=cmd_run)
+    route = sub.add_parser("route", help="show which route an alert takes and what would run (changes nothing)")
+    route.add_argument("alert", help="a webhook payload or one alert, as JSON")
+    route.set_defaults(func=cmd_route)
+    jobs = sub.add_parser("jobs", help="list the journal's jobs, newest first")
+    jobs.add_argument("--state", default="", choices=["", "queued", "running", "succeeded", "failed", "cancelled",
+                                                      "interrupted"])  # fmt: skip
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(func=cmd_jobs)
+    report = sub.add_parser("report", help="print a job's post-incident report (Markdown)")
+    report.add_argument("job")
+    report.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    try:
+        config = config_module.load(args.config)
+        return args.func(args, config)
+    except (RemediateError, PayloadError, FileNotFoundError, ValueError) as exc:
+        print(f"remediate: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""From alerts to jobs: dedupe, cooldown, cancellation, per-target locks and concurrency limits.
+
+``submit`` decides and journals synchronously (so an alert is committed before the receiver answers)
+and schedules the jobs on the event loop; ``execute`` (runner.execute) runs in a worker thread, so the
+receiver keeps answering while playbooks run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from incident_remediation.config import Config
+from incident_remediation.journal import Journal
+from incident_remediation.metrics import Metrics
+from incident_remediation.routing import Decision, decide, extra_vars, incident_id
+from incident_remediation.webhook import Alert
+
+log = logging.getLogger("incident_remediation")
+Execute = Callable[[Config, dict], tuple[str, int, str]]
+
+
+@dataclass
+class Verdict:
+    """What happened to one alert, as the receiver answers it."""
+
+    fingerprint: str
+    alertname: str
+    verdict: str  # accepted, deduped, cooldown, refused, cancelled, resolved
+    reason: str = ""
+    job_id: str = ""
+    route: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v != ""}
+
+
+class Dispatcher:
+    def __init__(self, config: Config, journal: Journal, execute: Execute, metrics: Metrics | None = None) -> None:
+        self.config, self.journal, self.execute = config, journal, execute
+        self.metrics = metrics or Metrics()
+        self.slots = asyncio.Semaphore(config.max_jobs)
+        self.route_slots = {route.name: asyncio.Semaphore(route.concurrency) for route in config.routes}
+        self.routes = {route.name: route for route in config.routes}
+        self.target_locks: dict[str, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    # --- decisions (synchronous: committed before the answer) ---------------------------------------
+    def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
+        """The decision and the verdict for ``alert``, without writing anything (remediate route)."""
+        decision = decide(alert, self.config.routes)
+        base = Verdict(alert.fingerprint, alert.name, "refused", route=decision.route.name if decision.route else "")
+        if alert.status == "resolved":
+            active = self.journal.active_job(alert.fingerprint)
+            if active and active["state"] == "queued":
+                return decision, Verdict(**{**base.__dict__, "verdict": "cancelled", "job_id": active["id"],
+                                            "reason": "resolved before its job started"})  # fmt: skip
+            reason = f"job {active['id']} is already running" if active else "nothing to do"
+            return decision, Verdict(**{**base.__dict__, "verdict": "resolved", "reason": reason})
+        if not decision.runs:
+            return decision, Verdict(**{**base.__dict__, "reason": decision.refused})
+        active = self.journal.active_job(alert.fingerprint)
+        if active:
+            reason = f"job {active['id']} is {active['state']} for this alert"
+            return decision, Verdict(
+                **{**base.__dict__, "verdict": "deduped", "job_id": active["id"], "reason": reason}
+            )
+        waited = self._cooldown_left(decision.route.name, decision.target)
+        if waited > 0:
+            return decision, Verdict(**{**base.__dict__, "verdict": "cooldown",
+                                        "reason": f"{decision.route.name} ran on {decision.target} "
+                                                  f"{decision.route.cooldown - waited:.0f} s ago "
+                                                  f"(cooldown {decision.route.cooldown:g} s)"})  # fmt: skip
+        return decision, Verdict(**{**base.__dict__, "verdict": "accepted"})
+
+    def _cooldown_left(self, route: str, target: str) -> float:
+        last = self.journal.last_finished(route, target)
+        if last is None:
+            return 0.0
+        return max(0.0, self.routes[route].cooldown - (time.time() - last))
+
+    def submit(self, alerts: list[Alert]) -> list[Verdict]:
+        verdicts = []
+        for alert in alerts:
+            decision, verdict = self.explain(alert)
+            if verdict.verdict == "accepted":
+                route = decision.route
+                verdict.job_id = self.journal.create_job(
+                    source="alert", target=decision.target, playbook=route.playbook, route=route.name,
+                    extravars=extra_vars(decision, incident_id(alert)), fingerprint=alert.fingerprint,
+                    incident_id=incident_id(alert),
+                )  # fmt: skip
+            elif verdict.verdict == "cancelled":
+                self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
+            self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id)
+            self.metrics.inc("remediate_alerts_total", verdict=verdict.verdict)
+            if verdict.verdict == "accepted":
+                self.schedule(self.journal.job(verdict.job_id))
+            verdicts.append(verdict)
+        return verdicts
+
+    def submit_operator(self, *, playbook: str, target: str, variables: dict, check: bool) -> str:
+        """An operator's run (remediate run): journaled like an alert's, same locks and limits."""
+        return self.journal.create_job(
+            source="operator",
+            target=target,
+            playbook=playbook,
+            extravars=variables,
+            check_mode=check,
+            incident_id=str(variables.get("incident_id", "")),
+        )
+
+    # --- execution (asynchronous) --------------------------------------------------------------------
+    def schedule(self, job: dict) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(self.run(job))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def run(self, job: dict) -> str:
+        """Run one queued job under its target's lock, its route's and the global limit; its final state."""
+        lock = self.target_locks.setdefault(job["target"], asyncio.Lock())
+        route_slots = self.route_slots.get(job["route"]) or asyncio.Semaphore(1)
+        async with lock, route_slots, self.slots:
+            current = self.journal.job(job["id"])
+            if current is None or current["state"] != "queued":
+                return current["state"] if current else "gone"
+            if job["route"] in self.routes and self._cooldown_left(job["route"], job["target"]) > 0:
+                self.journal.set_state(job["id"], "cancelled", reason="cooldown: the same route just ran on this host")
+                return "cancelled"
+            self.journal.set_state(job["id"], "running")
+            started = time.monotonic()
+            log.info("job %s: %s on %s", job["id"], job["playbook"], job["target"])
+            try:
+                state, rc, reason = await asyncio.to_thread(self.execute, self.config, job)
+            except Exception as exc:  # a broken runner must not leave the job running forever
+                log.exception("job %s could not run", job["id"])
+                state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
+            self.journal.set_state(job["id"], state, rc=rc, reason=reason)
+            self.metrics.observe_job(time.monotonic() - started)
+            log.info("job %s: %s %s", job["id"], state, reason)
+            return state
+
+    async def recover(self) -> list[dict]:
+        """At start: jobs a crash left running are marked interrupted (and returned); queued ones run now."""
+        interrupted, queued = self.journal.recover()
+        for job in interrupted:
+            log.warning("job %s was interrupted: the receiver stopped while it ran", job["id"])
+        for job in queued:
+            self.schedule(job)
+        return interrupted
+
+    async def drain(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+def job_summary(job: dict) -> dict:
+    """A journal row as the receiver and the CLI show it."""
+    shown = {k: job[k] for k in ("id", "state", "source", "route", "target", "playbook", "incident_id", "rc", "reason")}
+    for key in ("created", "started", "finished"):
+        shown[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job[key])) if job.get(key) else None
+    shown["check_mode"] = bool(job["check_mode"])
+    shown["variables"] = json.loads(job["extravars"])
+    return shown

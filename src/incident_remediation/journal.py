@@ -1,0 +1,168 @@
+"""The durable journal: every accepted alert and every job state change, committed before it is acknowledged.
+
+SQLite in WAL mode with synchronous=FULL: a committed row survives a crash of the process (SIGKILL) and
+of the machine. One connection per Journal, shared by threads under a lock; other processes (the CLI
+beside a running receiver) wait up to 10 s for a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ACTIVE = ("queued", "running")
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    status TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    route TEXT NOT NULL DEFAULT '',
+    job_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts (fingerprint);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    state TEXT NOT NULL,
+    source TEXT NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    route TEXT NOT NULL DEFAULT '',
+    target TEXT NOT NULL,
+    playbook TEXT NOT NULL,
+    extravars TEXT NOT NULL,
+    check_mode INTEGER NOT NULL DEFAULT 0,
+    incident_id TEXT NOT NULL DEFAULT '',
+    rc INTEGER,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
+CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
+"""
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def _write(self, sql: str, args: tuple) -> None:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(sql, args)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[dict]:
+        with self.lock:
+            return [dict(row) for row in self.db.execute(sql, args).fetchall()]
+
+    # --- writes ------------------------------------------------------------------------------------
+    def record_alert(self, alert, verdict: str, reason: str = "", route: str = "", job_id: str = "") -> None:
+        self._write(
+            "INSERT INTO alerts (received, fingerprint, alertname, status, labels, verdict, reason, route, job_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), alert.fingerprint, alert.name, alert.status, json.dumps(alert.labels, sort_keys=True),
+             verdict, reason, route, job_id),
+        )  # fmt: skip
+
+    def create_job(self, *, source: str, target: str, playbook: str, extravars: dict, route: str = "",
+                   fingerprint: str = "", check_mode: bool = False, incident_id: str = "") -> str:  # fmt: skip
+        job_id = new_job_id()
+        self._write(
+            "INSERT INTO jobs (id, created, state, source, fingerprint, route, target, playbook, extravars,"
+            " check_mode, incident_id) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, time.time(), source, fingerprint, route, target, playbook, json.dumps(extravars),
+             int(check_mode), incident_id),
+        )  # fmt: skip
+        return job_id
+
+    def set_state(self, job_id: str, state: str, *, rc: int | None = None, reason: str = "") -> None:
+        now = time.time()
+        if state == "running":
+            self._write("UPDATE jobs SET state = ?, started = ? WHERE id = ?", (state, now, job_id))
+        else:
+            self._write(
+                "UPDATE jobs SET state = ?, finished = ?, rc = ?, reason = ? WHERE id = ?",
+                (state, now, rc, reason, job_id),
+            )
+
+    def recover(self) -> tuple[list[dict], list[dict]]:
+        """After a crash: running jobs become interrupted (never run twice); queued ones are returned to re-queue."""
+        interrupted = self._rows("SELECT * FROM jobs WHERE state = 'running' ORDER BY created")
+        for job in interrupted:
+            self.set_state(job["id"], "interrupted", reason="the receiver stopped while the job ran")
+        queued = self._rows("SELECT * FROM jobs WHERE state = 'queued' ORDER BY created")
+        return interrupted, queued
+
+    def purge(self, retention_days: float) -> int:
+        """Delete finished jobs and alerts older than the retention; returns the jobs deleted."""
+        cutoff = time.time() - retention_days * 86400
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            done = self.db.execute(
+                f"DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? AND state IN {TERMINAL}", (cutoff,)
+            ).rowcount
+            self.db.execute("DELETE FROM alerts WHERE received < ?", (cutoff,))
+            self.db.execute("COMMIT")
+        return done
+
+    # --- reads -------------------------------------------------------------------------------------
+    def job(self, job_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return rows[0] if rows else None
+
+    def jobs(self, limit: int = 50, state: str = "") -> list[dict]:
+        if state:
+            return self._rows("SELECT * FROM jobs WHERE state = ? ORDER BY created DESC LIMIT ?", (state, limit))
+        return self._rows("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+
+    def active_job(self, fingerprint: str) -> dict | None:
+        rows = self._rows(
+            "SELECT * FROM jobs WHERE fingerprint = ? AND state IN ('queued', 'running') ORDER BY created LIMIT 1",
+            (fingerprint,),
+        )
+        return rows[0] if rows else None
+
+    def last_finished(self, route: str, target: str) -> float | None:
+        rows = self._rows(
+            "SELECT MAX(finished) AS finished FROM jobs WHERE route = ? AND target = ? AND state IN "
+            "('succeeded', 'failed')",
+            (route, target),
+        )
+        return rows[0]["finished"] if rows else None
+
+    def alerts(self, limit: int = 100) -> list[dict]:
+        return self._rows("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+
+    def count_by_state(self) -> dict[str, int]:
+        return {row["state"]: row["n"] for row in self._rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")}

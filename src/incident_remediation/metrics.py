@@ -1,0 +1,59 @@
+"""The receiver's own metrics, in Prometheus' text format (no client library: a few counters suffice)."""
+
+from __future__ import annotations
+
+import threading
+
+BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: dict[tuple[str, tuple], float] = {}
+        self.duration_sum = 0.0
+        self.duration_buckets = [0] * len(BUCKETS)
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self.lock:
+            self.counters[key] = self.counters.get(key, 0) + amount
+
+    def observe_job(self, seconds: float) -> None:
+        with self.lock:
+            self.duration_sum += seconds
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    self.duration_buckets[i] += 1
+
+    def render(self, jobs_by_state: dict[str, int]) -> str:
+        lines = [
+            "# HELP remediate_alerts_total Alerts received, by verdict (accepted, deduped, cooldown, refused, ...).",
+            "# TYPE remediate_alerts_total counter",
+        ]
+        with self.lock:
+            counters = sorted(self.counters.items())
+            buckets, total = list(self.duration_buckets), self.duration_sum
+        names = sorted({name for (name, _), _ in counters})
+        for name in names:
+            if name != "remediate_alerts_total":
+                lines += [f"# TYPE {name} counter"]
+            for (counter, labels), value in counters:
+                if counter == name:
+                    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                    lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
+        lines += ["# HELP remediate_jobs Jobs in the journal, by state.", "# TYPE remediate_jobs gauge"]
+        for state in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted"):
+            lines.append(f'remediate_jobs{{state="{state}"}} {jobs_by_state.get(state, 0)}')
+        lines += ["# HELP remediate_job_duration_seconds Time from a job's start to its end.",
+                  "# TYPE remediate_job_duration_seconds histogram"]  # fmt: skip
+        for bound, count in zip(BUCKETS, buckets, strict=True):
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            lines.append(f'remediate_job_duration_seconds_bucket{{le="{le}"}} {count}')
+        lines.append(f"remediate_job_duration_seconds_sum {total:g}")
+        lines.append(f"remediate_job_duration_seconds_count {buckets[-1]}")
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

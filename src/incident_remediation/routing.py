@@ -1,0 +1,120 @@
+"""Which playbook an alert runs, on which host, with which variables: pure functions, no I/O.
+
+A route matches an alert by name and label matchers (equality or a full-match regular
+expression); the first route that matches decides. Only the labels the route lists reach
+the playbook, and they reach it as data (see extravars).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from incident_remediation.webhook import Alert
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    alertname: str
+    playbook: str
+    equal: dict[str, str] = field(default_factory=dict)
+    regex: dict[str, re.Pattern] = field(default_factory=dict)
+    severities: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ("instance", "severity", "service", "job")
+    target_labels: tuple[str, ...] = ("instance", "host")
+    hosts: dict[str, str] = field(default_factory=dict)
+    mitigation: str = ""
+    service: str = ""
+    variables: dict = field(default_factory=dict)
+    cooldown: float = 300.0
+    concurrency: int = 1
+
+
+@dataclass
+class Decision:
+    """What an alert leads to; ``trace`` says why, one line per route considered."""
+
+    alert: Alert
+    route: Route | None = None
+    target: str = ""
+    refused: str = ""
+    trace: list[str] = field(default_factory=list)
+
+    @property
+    def runs(self) -> bool:
+        return self.route is not None and not self.refused
+
+
+def why_not(route: Route, alert: Alert) -> str:
+    """Empty when the route matches the alert, else the first reason it does not."""
+    if route.alertname not in ("*", alert.name):
+        return f"alertname {alert.name!r} is not {route.alertname!r}"
+    for name, value in route.equal.items():
+        if alert.labels.get(name) != value:
+            return f"label {name}={alert.labels.get(name)!r}, not {value!r}"
+    for name, pattern in route.regex.items():
+        if not pattern.fullmatch(alert.labels.get(name, "")):
+            return f"label {name}={alert.labels.get(name)!r} does not match /{pattern.pattern}/"
+    return ""
+
+
+def target_host(route: Route, alert: Alert) -> str:
+    """The inventory host: the first target label present, mapped by ``hosts`` or with its port stripped."""
+    for label in route.target_labels:
+        value = alert.labels.get(label, "")
+        if value:
+            if value in route.hosts:
+                return route.hosts[value]
+            host = re.sub(r":\d+$", "", value)
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            return route.hosts.get(host, host)
+    return ""
+
+
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
+
+
+def decide(alert: Alert, routes: list[Route]) -> Decision:
+    decision = Decision(alert)
+    for route in routes:
+        reason = why_not(route, alert)
+        if reason:
+            decision.trace.append(f"route {route.name}: no, {reason}")
+            continue
+        decision.trace.append(f"route {route.name}: matches")
+        decision.route = route
+        severity = alert.labels.get("severity", "")
+        if route.severities and severity.lower() not in route.severities:
+            decision.refused = f"severity {severity!r} is not one this route acts on ({', '.join(route.severities)})"
+        elif alert.status != "firing":
+            decision.refused = "the alert is resolved"
+        else:
+            decision.target = target_host(route, alert)
+            if not decision.target:
+                decision.refused = f"no target host: the alert has none of the labels {list(route.target_labels)}"
+            elif not HOST_NAME.match(decision.target):
+                decision.refused = f"target {decision.target!r} is not a host name"
+        return decision
+    decision.refused = "no route matches"
+    return decision
+
+
+def extra_vars(decision: Decision, incident_id: str) -> dict:
+    """The playbook's extra variables (to be written unsafe): the route's, then the alert's own."""
+    route = decision.route
+    variables = dict(route.variables)
+    variables["alert"] = decision.alert.as_webhook(list(route.labels))
+    variables["incident_id"] = incident_id
+    if route.mitigation:
+        variables["mitigation"] = route.mitigation
+    if route.service:
+        variables["service"] = route.service
+    return variables
+
+
+def incident_id(alert: Alert) -> str:
+    """The same id the incident_plan filter derives: INC-<start>-<fingerprint>."""
+    stamp = re.sub(r"[^0-9TZ]", "", alert.starts_at)[:15]
+    return "-".join(part for part in ("INC", stamp, alert.fingerprint[:16]) if part)

@@ -1,0 +1,75 @@
+"""Runs one job's playbook with ansible-runner, in a private data directory per job.
+
+jobs/<id>/env/extravars   the variables, every string marked unsafe (extravars.py)
+jobs/<id>/artifacts/      ansible-runner's stdout, events, rc, status
+jobs/<id>/incidents/      the incident timeline, evidence and post-incident report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import ansible_runner
+
+from incident_remediation.config import Config
+from incident_remediation.extravars import write_unsafe
+
+TIMELINE_CALLBACK = "incident.remediation.incident_timeline"
+
+
+def job_dir(config: Config, job_id: str) -> Path:
+    return config.data_dir / "jobs" / job_id
+
+
+def _environment(config: Config, folder: Path) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)  # ansible-playbook of the same environment as this process
+    env = {
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "INCIDENT_TIMELINE_DIR": str(folder / "incidents"),
+        "ANSIBLE_CALLBACKS_ENABLED": TIMELINE_CALLBACK,
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    if config.ansible_config:
+        env["ANSIBLE_CONFIG"] = config.ansible_config
+    env.update(config.envvars)
+    return env
+
+
+def _failure(runner) -> str:
+    """The last failed task's message, which is what an operator needs first."""
+    for event in reversed(list(runner.events)):
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
+            data = event.get("event_data", {})
+            message = str(data.get("res", {}).get("msg", "")).strip()
+            return f"{data.get('host', '?')}: {data.get('task', '?')}: {message}"[:500]
+    return ""
+
+
+def execute(config: Config, job: dict) -> tuple[str, int, str]:
+    """(state, rc, reason) after running ``job`` (a journal row) to its end."""
+    folder = job_dir(config, job["id"])
+    (folder / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
+    variables = {**json.loads(job["extravars"]), "incident_evidence_dir": str(folder / "incidents")}
+    write_unsafe(folder / "env" / "extravars", variables)
+    runner = ansible_runner.run(
+        private_data_dir=str(folder),
+        ident="run",
+        playbook=job["playbook"],
+        inventory=config.inventory or None,
+        limit=job["target"],
+        cmdline="--check" if job["check_mode"] else None,
+        envvars=_environment(config, folder),
+        quiet=True,
+    )
+    rc = runner.rc if runner.rc is not None else -1
+    if runner.status == "successful" and rc == 0:
+        return "succeeded", rc, ""
+    reason = _failure(runner) or f"ansible-playbook ended {runner.status} with rc {rc}"
+    return "failed", rc, reason
+
+
+def timelines(config: Config, job_id: str) -> list[Path]:
+    return sorted((job_dir(config, job_id) / "incidents").glob("*/timeline.jsonl"))

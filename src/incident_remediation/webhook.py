@@ -1,0 +1,105 @@
+"""Alertmanager's webhook payload (version 4), validated into plain alerts.
+
+https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from incident_remediation.errors import PayloadError
+
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ALERTS = 1000
+MAX_VALUE = 4096
+
+
+@dataclass(frozen=True)
+class Alert:
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: str = ""
+    ends_at: str = ""
+    generator_url: str = ""
+    fingerprint: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels["alertname"]
+
+    def as_webhook(self, labels: list[str] | None = None) -> dict:
+        """The alert in the webhook's own shape; only ``labels`` (plus alertname) when given."""
+        kept = self.labels if labels is None else {k: v for k, v in self.labels.items() if k in {*labels, "alertname"}}
+        return {
+            "status": self.status,
+            "labels": dict(kept),
+            "annotations": dict(self.annotations),
+            "startsAt": self.starts_at,
+            "endsAt": self.ends_at,
+            "generatorURL": self.generator_url,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def _strings(value, where: str, names: bool) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where} must be an object of strings, got {type(value).__name__}")
+    for key, item in value.items():
+        if names and not LABEL_NAME.match(key):
+            raise PayloadError(f"{where}: {key!r} is not a label name")
+        if not isinstance(item, str):
+            raise PayloadError(f"{where}.{key} must be a string, got {type(item).__name__}")
+        if len(item) > MAX_VALUE:
+            raise PayloadError(f"{where}.{key} is longer than {MAX_VALUE} characters")
+    return dict(value)
+
+
+def _text(alert: dict, key: str, where: str) -> str:
+    value = alert.get(key, "")
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}.{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def parse_alert(raw, where: str = "alert") -> Alert:
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{where} must be an object, got {type(raw).__name__}")
+    status = raw.get("status")
+    if status not in ("firing", "resolved"):
+        raise PayloadError(f"{where}.status must be 'firing' or 'resolved', got {status!r}")
+    labels = _strings(raw.get("labels"), f"{where}.labels", names=True)
+    if not labels.get("alertname"):
+        raise PayloadError(f"{where}.labels has no alertname")
+    fingerprint = _text(raw, "fingerprint", where)
+    if not re.match(r"^[0-9a-fA-F]{1,64}$", fingerprint):
+        raise PayloadError(f"{where}.fingerprint must be Alertmanager's hexadecimal fingerprint, got {fingerprint!r}")
+    return Alert(
+        status=status,
+        labels=labels,
+        annotations=_strings(raw.get("annotations", {}), f"{where}.annotations", names=False),
+        starts_at=_text(raw, "startsAt", where),
+        ends_at=_text(raw, "endsAt", where),
+        generator_url=_text(raw, "generatorURL", where),
+        fingerprint=fingerprint.lower(),
+    )
+
+
+def parse_payload(body: bytes | str) -> list[Alert]:
+    """The alerts of a webhook body; PayloadError (400 for JSON, 422 for the shape) names the first problem."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"the body is not JSON: {exc}", status=400) from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"the payload must be a JSON object, got {type(data).__name__}")
+    if data.get("version") != "4":
+        raise PayloadError(f"unsupported payload version {data.get('version')!r}: Alertmanager's webhook sends '4'")
+    alerts = data.get("alerts")
+    if not isinstance(alerts, list) or not alerts:
+        raise PayloadError("alerts must be a non-empty list")
+    if len(alerts) > MAX_ALERTS:
+        raise PayloadError(f"more than {MAX_ALERTS} alerts in one payload")
+    return [parse_alert(raw, f"alerts[{i}]") for i, raw in enumerate(alerts)]
