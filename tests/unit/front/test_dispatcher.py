@@ -1,0 +1,150 @@
+"""Dedupe, cooldown, cancellation, per-target locks and limits, with a fake playbook run (a thread that waits)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from incident_remediation.config import Config
+from incident_remediation.dispatcher import Dispatcher
+from incident_remediation.journal import Journal
+from incident_remediation.routing import Route
+from incident_remediation.webhook import parse_alert
+
+
+def alert(fingerprint="aa", host="web1", status="firing"):
+    return parse_alert({"status": status, "labels": {"alertname": "Down", "instance": f"{host}:80"},
+                        "fingerprint": fingerprint, "startsAt": "2026-11-23T10:00:00Z"})  # fmt: skip
+
+
+class FakeRun:
+    """Records what ran and when; each run lasts ``seconds`` unless released sooner."""
+
+    def __init__(self, seconds=0.3, state="succeeded"):
+        self.seconds, self.state = seconds, state
+        self.runs: list[tuple[str, float, float]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, config, job):
+        start = time.monotonic()
+        time.sleep(self.seconds)
+        with self.lock:
+            self.runs.append((job["target"], start, time.monotonic()))
+        return self.state, 0, ""
+
+
+@pytest.fixture
+def make(tmp_path):
+    def build(execute, cooldown=0.0, max_jobs=4, concurrency=4):
+        route = Route(name="down", alertname="Down", playbook="p.yml", cooldown=cooldown, concurrency=concurrency)
+        config = Config(source="test", routes=[route], data_dir=tmp_path, max_jobs=max_jobs)
+        return Dispatcher(config, Journal(tmp_path / "journal.sqlite"), execute)
+
+    return build
+
+
+def verdicts(results):
+    return [v.verdict for v in results]
+
+
+def test_same_fingerprint_is_deduped_while_its_job_is_active(make):
+    async def scenario():
+        dispatcher = make(FakeRun())
+        first = dispatcher.submit([alert()])
+        again = dispatcher.submit([alert(), alert()])
+        await dispatcher.drain()
+        return dispatcher, first, again
+
+    dispatcher, first, again = asyncio.run(scenario())
+    assert verdicts(first) == ["accepted"] and verdicts(again) == ["deduped", "deduped"]
+    assert again[0].job_id == first[0].job_id
+    assert [a["verdict"] for a in dispatcher.journal.alerts()] == ["deduped", "deduped", "accepted"]
+    assert dispatcher.journal.count_by_state() == {"succeeded": 1}
+
+
+def test_cooldown_after_a_run(make):
+    async def scenario():
+        dispatcher = make(FakeRun(0.01), cooldown=60)
+        dispatcher.submit([alert("aa")])
+        await dispatcher.drain()
+        return dispatcher.submit([alert("bb")])
+
+    (verdict,) = asyncio.run(scenario())
+    assert verdict.verdict == "cooldown" and "cooldown 60 s" in verdict.reason
+
+
+def test_one_host_is_never_remediated_twice_at_once_and_the_limit_holds(make):
+    run = FakeRun(0.2)
+
+    async def scenario():
+        dispatcher = make(run, max_jobs=2)
+        dispatcher.submit(
+            [alert(f"a{i}", "web1") for i in range(3)] + [alert(f"b{i}", f"web{i + 2}") for i in range(4)]
+        )
+        await dispatcher.drain()
+
+    asyncio.run(scenario())
+    web1 = sorted((s, e) for t, s, e in run.runs if t == "web1")
+    assert len(web1) == 3 and all(web1[i][1] <= web1[i + 1][0] for i in range(2)), "web1's runs never overlap"
+    moments = sorted([(s, 1) for _, s, _ in run.runs] + [(e, -1) for _, _, e in run.runs])
+    running = peak = 0
+    for _, step in moments:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2, "max_jobs bounds the runs at once"
+
+
+def test_a_resolved_alert_cancels_its_queued_job(make):
+    run = FakeRun(0.3)
+
+    async def scenario():
+        dispatcher = make(run)
+        busy = dispatcher.submit([alert("aa", "web1")])
+        queued = dispatcher.submit([alert("bb", "web1")])  # waits for web1's lock
+        await asyncio.sleep(0.05)
+        resolved = dispatcher.submit([alert("bb", "web1", status="resolved")])
+        late = dispatcher.submit([alert("aa", "web1", status="resolved")])
+        await dispatcher.drain()
+        return dispatcher, busy, queued, resolved, late
+
+    dispatcher, busy, queued, resolved, late = asyncio.run(scenario())
+    assert verdicts(resolved) == ["cancelled"] and resolved[0].job_id == queued[0].job_id
+    assert verdicts(late) == ["resolved"] and "already running" in late[0].reason
+    assert dispatcher.journal.job(queued[0].job_id)["state"] == "cancelled"
+    assert dispatcher.journal.job(busy[0].job_id)["state"] == "succeeded" and len(run.runs) == 1
+
+
+def test_a_crash_leaves_running_jobs_interrupted_and_queued_ones_run(make, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    running = journal.create_job(source="alert", target="web1", playbook="p", extravars={}, route="down")
+    journal.set_state(running, "running")
+    queued = journal.create_job(source="alert", target="web2", playbook="p", extravars={}, route="down")
+    run = FakeRun(0.01)
+
+    async def scenario():
+        dispatcher = make(run)
+        interrupted = await dispatcher.recover()
+        await dispatcher.drain()
+        return dispatcher, interrupted
+
+    dispatcher, interrupted = asyncio.run(scenario())
+    assert [j["id"] for j in interrupted] == [running]
+    assert dispatcher.journal.job(running)["state"] == "interrupted"
+    assert dispatcher.journal.job(queued)["state"] == "succeeded" and [t for t, _, _ in run.runs] == ["web2"]
+
+
+def test_a_runner_that_raises_fails_the_job_instead_of_leaving_it_running(make):
+    def broken(config, job):
+        raise OSError("ansible-playbook not found")
+
+    async def scenario():
+        dispatcher = make(broken)
+        (verdict,) = dispatcher.submit([alert()])
+        await dispatcher.drain()
+        return dispatcher.journal.job(verdict.job_id)
+
+    job = asyncio.run(scenario())
+    assert job["state"] == "failed" and "OSError: ansible-playbook not found" in job["reason"]

@@ -1,0 +1,130 @@
+"""The webhook payload's validation and the routing decisions: pure functions, no server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from incident_remediation.errors import PayloadError
+from incident_remediation.routing import Route, decide, extra_vars, incident_id, target_host
+from incident_remediation.webhook import parse_alert, parse_payload
+
+
+def raw_alert(**labels):
+    return {"status": "firing", "labels": {"alertname": "DemoAppDown", "instance": "web1:8080", **labels},
+            "annotations": {"summary": "down"}, "startsAt": "2026-11-23T19:30:00.5Z", "endsAt": "",
+            "generatorURL": "http://p/graph?g0.expr=up", "fingerprint": "0A1b2C3d"}  # fmt: skip
+
+
+def payload(*alerts, **top):
+    return json.dumps({"version": "4", "status": "firing", "receiver": "r", "alerts": list(alerts), **top})
+
+
+def test_a_payload_parses_into_alerts():
+    (alert,) = parse_payload(payload(raw_alert()))
+    assert (alert.name, alert.status, alert.fingerprint) == ("DemoAppDown", "firing", "0a1b2c3d")
+    assert alert.as_webhook(["instance"])["labels"] == {"alertname": "DemoAppDown", "instance": "web1:8080"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ("{not json", 400, "the body is not JSON"),
+        (b"\xff\xfe", 400, "the body is not JSON"),
+        ("[]", 422, "the payload must be a JSON object"),
+        (json.dumps({"version": "3", "alerts": [raw_alert()]}), 422, "unsupported payload version '3'"),
+        (payload(), 422, "alerts must be a non-empty list"),
+        (json.dumps({"version": "4", "alerts": {"a": 1}}), 422, "alerts must be a non-empty list"),
+        (payload("x"), 422, "alerts[0] must be an object"),
+        (payload({**raw_alert(), "status": "open"}), 422, "alerts[0].status must be 'firing' or 'resolved'"),
+        (payload({**raw_alert(), "labels": {"instance": "a"}}), 422, "alerts[0].labels has no alertname"),
+        (payload(raw_alert(code=500)), 422, "alerts[0].labels.code must be a string, got int"),
+        (payload({**raw_alert(), "labels": {"alertname": "A", "bad-name": "x"}}), 422, "is not a label name"),
+        (payload({**raw_alert(), "fingerprint": "../x"}), 422, "fingerprint must be Alertmanager's hexadecimal"),
+        (payload({**raw_alert(), "annotations": ["a"]}), 422, "alerts[0].annotations must be an object"),
+        (payload({**raw_alert(), "startsAt": 5}), 422, "alerts[0].startsAt must be a string"),
+        (payload(raw_alert(big="x" * 5000)), 422, "longer than 4096"),
+        (payload(*[raw_alert()] * 1001), 422, "more than 1000 alerts"),
+    ],
+)
+def test_bad_payloads_name_the_first_problem(body, status, message):
+    with pytest.raises(PayloadError, match=re.escape(message)) as caught:
+        parse_payload(body)
+    assert caught.value.status == status
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_any_json_is_parsed_or_refused_cleanly(data):
+    with contextlib.suppress(PayloadError):
+        parse_payload(json.dumps({"version": "4", "alerts": [data]}))
+
+
+ROUTES = [
+    Route(name="warn", alertname="DemoAppDown", playbook="p.yml", equal={"env": "staging"}),
+    Route(
+        name="down",
+        alertname="DemoAppDown",
+        playbook="incident.remediation.remediate",
+        mitigation="restart",
+        regex={"instance": re.compile(r"web\d+:\d+")},
+        severities=("critical",),
+        labels=("instance", "evil"),
+        variables={"options": {"escalate": True}},
+    ),
+    Route(name="any", alertname="*", playbook="diag.yml", target_labels=("host",), hosts={"10.0.0.5": "web5"}),
+]
+
+
+def test_the_first_matching_route_decides_and_explains_the_others():
+    decision = decide(parse_alert(raw_alert(severity="critical")), ROUTES)
+    assert decision.runs and decision.route.name == "down" and decision.target == "web1"
+    assert decision.trace == ["route warn: no, label env=None, not 'staging'", "route down: matches"]
+
+
+def test_refusals_say_why():
+    assert decide(parse_alert(raw_alert(severity="warning")), ROUTES).refused == (
+        "severity 'warning' is not one this route acts on (critical)")  # fmt: skip
+    assert decide(parse_alert({**raw_alert(severity="critical"), "status": "resolved"}), ROUTES).refused == (
+        "the alert is resolved")  # fmt: skip
+    other = parse_alert({**raw_alert(), "labels": {"alertname": "Other"}})
+    assert decide(other, ROUTES).refused == "no target host: the alert has none of the labels ['host']"
+    assert decide(other, ROUTES[:2]).refused == "no route matches"
+    odd = parse_alert({**raw_alert(), "labels": {"alertname": "Other", "host": "a b;rm -rf /"}})
+    assert decide(odd, ROUTES).refused == "target 'a b;rm -rf /' is not a host name"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"instance": "web1:9100"}, "web1"),
+        ({"instance": "[::1]:9100"}, "::1"),
+        ({"host": "10.0.0.5"}, "web5"),
+        ({"instance": "10.0.0.5:80"}, "web5"),
+        ({"instance": "db.example.com"}, "db.example.com"),
+    ],
+)
+def test_target_host(labels, expected):
+    route = Route(name="r", alertname="*", playbook="p", hosts={"10.0.0.5": "web5"})
+    assert target_host(route, parse_alert({**raw_alert(), "labels": {"alertname": "A", **labels}})) == expected
+
+
+def test_only_the_routes_labels_reach_the_playbook():
+    alert = parse_alert(raw_alert(severity="critical", evil="{{ lookup('pipe', 'id') }}", token="s3cr3t"))
+    variables = extra_vars(decide(alert, ROUTES), incident_id(alert))
+    assert variables["alert"]["labels"] == {"alertname": "DemoAppDown", "instance": "web1:8080",
+                                            "evil": "{{ lookup('pipe', 'id') }}"}  # fmt: skip
+    assert variables["incident_id"] == "INC-20261123T193000-0a1b2c3d"
+    assert (variables["mitigation"], variables["options"]) == ("restart", {"escalate": True})
