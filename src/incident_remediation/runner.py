@@ -30,7 +30,7 @@ def _environment(config: Config, folder: Path) -> dict[str, str]:
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "INCIDENT_TIMELINE_DIR": str(folder / "incidents"),
         "ANSIBLE_CALLBACKS_ENABLED": TIMELINE_CALLBACK,
-        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
     }
     if config.ansible_config:
         env["ANSIBLE_CONFIG"] = config.ansible_config
@@ -65,6 +65,10 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
         quiet=True,
     )
     rc = runner.rc if runner.rc is not None else -1
+    processed = (runner.stats or {}).get("processed", {})
+    if rc == 0 and job["target"] not in processed:
+        where = config.inventory or "the default inventory"
+        return "failed", rc, f"no host {job['target']!r} was run: it is not in {where} (or the playbook skips it)"
     if runner.status == "successful" and rc == 0:
         return "succeeded", rc, ""
     reason = _failure(runner) or f"ansible-playbook ended {runner.status} with rc {rc}"

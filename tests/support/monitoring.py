@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -246,3 +248,75 @@ class Exporter:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Receiver:
+    """``remediate serve`` as a child process on a free loopback port; kill() is SIGKILL, stop() is SIGTERM."""
+
+    def __init__(self, workdir: Path, config: dict, token: str) -> None:
+        self.workdir, self.token = workdir, token
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / "remediate.yml"
+        self.config.write_text(yaml.safe_dump({**config, "listen": f"127.0.0.1:{self.port}"}))
+        self.log = workdir / "receiver.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> Receiver:
+        binary = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "remediate"
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [str(binary), "--config", str(self.config), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "REMEDIATE_TOKEN": self.token},
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"remediate serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                http_json(f"{self.url}/healthz", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"remediate serve did not answer within {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def post(self, payload, token: str | None = None, raw: bytes | None = None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if token is not False:
+            headers["Authorization"] = f"Bearer {self.token if token is None else token}"
+        data = raw if raw is not None else json.dumps(payload).encode()
+        request = urllib.request.Request(f"{self.url}/alerts", data=data, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def get(self, path: str):
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            body = answer.read()
+            return json.loads(body) if answer.headers.get_content_type() == "application/json" else body.decode()
+
+    def wait_job(self, job_id: str, states=("succeeded", "failed", "cancelled", "interrupted"), timeout=120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"/jobs/{job_id}")
+            if job["state"] in states:
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} not in {states} within {timeout} s: {job}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
