@@ -28,7 +28,7 @@ def alert(fingerprint: str, host: str = "web1", status: str = "firing", **labels
 
 def payload(*alerts) -> dict:
     return {"version": "4", "status": "firing", "receiver": "remediate", "groupLabels": {}, "commonLabels": {},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager", "groupKey": "{}", "alerts": list(alerts)}  # fmt: skip
+            "commonAnnotations": {}, "externalURL": "http://am", "groupKey": "{}", "alerts": list(alerts)}  # fmt: skip
 
 
 def start_receiver(work: Path, hold: int = 1) -> Receiver:
