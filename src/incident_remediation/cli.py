@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from incident_remediation import config as config_module
+from incident_remediation.awx import AwxLauncher
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError, RemediateError
 from incident_remediation.journal import Journal
@@ -54,6 +55,12 @@ def _extra(values: list[str]) -> dict:
     return merged
 
 
+def executor(config):
+    """The local ansible-runner, or AWX job templates when the configuration has an awx section."""
+    settings = config.awx_settings()
+    return AwxLauncher(settings) if settings else execute
+
+
 def cmd_serve(args, config) -> int:
     from aiohttp import web  # noqa: PLC0415 (only serve needs the web stack)
 
@@ -64,7 +71,7 @@ def cmd_serve(args, config) -> int:
     journal = _journal(config)
 
     async def build():
-        return make_app(Dispatcher(config, journal, execute), token)
+        return make_app(Dispatcher(config, journal, executor(config)), token)
 
     print(f"remediate: listening on http://{config.listen_host}:{config.listen_port} "
           f"({len(config.routes)} routes, journal {journal.path})", flush=True)  # fmt: skip
@@ -82,7 +89,7 @@ def cmd_run(args, config) -> int:
     playbook = f"incident.remediation.{args.mitigation}"
 
     async def go() -> tuple[str, dict]:
-        dispatcher = Dispatcher(config, _journal(config), execute)
+        dispatcher = Dispatcher(config, _journal(config), executor(config))
         job_id = dispatcher.submit_operator(playbook=playbook, target=args.limit, variables=variables, check=args.check)
         print(f"job {job_id}: {playbook} on {args.limit}{' (check mode)' if args.check else ''}, "
               f"artifacts in {job_dir(config, job_id)}", flush=True)  # fmt: skip

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from incident_remediation.awx import AwxSettings
 from incident_remediation.errors import ConfigError
 from incident_remediation.routing import Route
 
@@ -42,8 +43,9 @@ ROUTE_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {
     "listen", "token_file", "inventory", "ansible_config", "data_dir", "max_jobs", "max_body_bytes",
-    "retention_days", "routes", "routes_file", "envvars",
+    "retention_days", "routes", "routes_file", "envvars", "awx",
 }  # fmt: skip
+AWX_KEYS = {"url", "token_file", "job_templates", "verify_tls", "poll_seconds", "timeout_seconds"}
 
 
 @dataclass
@@ -60,6 +62,23 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     retention_days: float = 30
     envvars: dict[str, str] = field(default_factory=dict)
+    awx: dict = field(default_factory=dict)
+
+    def awx_settings(self) -> AwxSettings | None:
+        """AWX launching instead of the local runner, when configured; the token from REMEDIATE_AWX_TOKEN or a file."""
+        if not self.awx:
+            return None
+        token = os.environ.get("REMEDIATE_AWX_TOKEN", "")
+        if not token and self.awx.get("token_file"):
+            try:
+                token = Path(self.awx["token_file"]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(self.source, "awx.token_file", f"cannot read it: {exc.strerror}") from None
+        if not token:
+            raise ConfigError(self.source, "awx.token_file", "no AWX token (awx.token_file or REMEDIATE_AWX_TOKEN)")
+        return AwxSettings(url=self.awx["url"], token=token, job_templates=self.awx.get("job_templates", {}),
+                           verify_tls=self.awx.get("verify_tls", True), poll_seconds=self.awx.get("poll_seconds", 5),
+                           timeout_seconds=self.awx.get("timeout_seconds", 3600))  # fmt: skip
 
     def token(self) -> str:
         """The bearer token: REMEDIATE_TOKEN, else the first line of token_file; never in the config itself."""
@@ -181,8 +200,21 @@ def load(path: str | Path) -> Config:
         value = _kind(source, key, raw.get(key, ""), str, "a path")
         return str((path.parent / value).resolve()) if value else ""
 
+    awx = _kind(source, "awx", raw.get("awx", {}), dict, "a mapping")
+    if awx:
+        unknown = set(awx) - AWX_KEYS
+        if unknown:
+            raise ConfigError(source, "awx", f"unknown keys {sorted(unknown)} (allowed: {', '.join(sorted(AWX_KEYS))})")
+        if not str(awx.get("url", "")).startswith(("http://", "https://")):
+            raise ConfigError(source, "awx.url", f"must be an http(s) URL, got {awx.get('url')!r}")
+        templates = _kind(source, "awx.job_templates", awx.get("job_templates", {}), dict, "a mapping")
+        for playbook, template in templates.items():
+            _number(source, f"awx.job_templates.{playbook}", template, 1, integer=True)
+        if "token_file" in awx:
+            awx["token_file"] = str((path.parent / str(awx["token_file"])).resolve())
     return Config(
         source=source,
+        awx=awx,
         routes=routes,
         listen_host=host.strip("[]"),
         listen_port=int(port),
