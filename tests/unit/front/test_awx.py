@@ -104,5 +104,5 @@ def test_awx_config(tmp_path, monkeypatch):
     assert (settings.url, settings.token, settings.job_templates) == ("https://awx", "from-file", {"p": 42})
     bad = tmp_path / "bad.yml"
     bad.write_text(yaml.safe_dump({"routes": [route], "awx": {"url": "awx", "job_templates": {}}}))
-    with pytest.raises(ConfigError, match="awx.url: must be an http"):
+    with pytest.raises(ConfigError, match=r"awx\.url: must be an http"):
         load(bad)
