@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -72,3 +74,10 @@ def test_the_token_comes_from_the_environment_or_a_file_never_the_config(tmp_pat
         config.token()
     monkeypatch.setenv("REMEDIATE_TOKEN", "x" * 32)
     assert config.token() == "x" * 32
+
+
+def test_the_documented_example_loads():
+    config = load(Path(__file__).resolve().parents[3] / "docs" / "examples" / "remediate.yml")
+    assert [r.name for r in config.routes] == ["demo-app-down", "demo-app-error-rate", "digest-failures"]
+    assert config.routes[1].regex["instance"].fullmatch("app12.example.com:8080")
+    assert config.routes[1].variables == {"options": {"escalate": True}} and config.awx == {}

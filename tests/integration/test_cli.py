@@ -1,0 +1,67 @@
+"""The remediate command line: route (dry run), run (an operator's job through journal and runner), jobs, report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+REMEDIATE = str(ROOT / ".venv" / "bin" / "remediate")
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cli")
+    services = {"demo-app": {"unit": "no-such-unit.service", "alerts": {"DemoAppDown": "restart"}}}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"web1": local}, "vars": {"services": services}}}
+    (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    route = {"name": "down", "alertname": "DemoAppDown", "playbook": "incident.remediation.remediate",
+             "severities": ["critical"], "labels": ["instance", "severity"]}  # fmt: skip
+    path = work / "remediate.yml"
+    path.write_text(yaml.safe_dump({"inventory": "inventory.yml", "ansible_config": str(ROOT / "ansible.cfg"),
+                                    "data_dir": "data", "routes": [route]}))  # fmt: skip
+    return path
+
+
+def remediate(config, *args):
+    return subprocess.run([REMEDIATE, "--config", str(config), *args], capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
+
+
+def test_route_explains_the_decision_and_changes_nothing(config, tmp_path):
+    alert = {"status": "firing", "labels": {"alertname": "DemoAppDown", "instance": "web1:8080", "severity": "critical",
+             "team": "x"}, "fingerprint": "f00d", "startsAt": "2026-11-23T10:00:00Z"}  # fmt: skip
+    (tmp_path / "alert.json").write_text(json.dumps({"version": "4", "alerts": [alert]}))
+    done = remediate(config, "route", str(tmp_path / "alert.json"))
+    assert done.returncode == 0, done.stderr
+    assert "route down: matches" in done.stdout and "verdict: accepted" in done.stdout
+    assert "would run: incident.remediation.remediate --limit web1" in done.stdout
+    assert '"team"' not in done.stdout, "only the route's labels"
+    assert not (config.parent / "data" / "journal.sqlite").exists()
+    alert["labels"]["severity"] = "warning"
+    (tmp_path / "alert.json").write_text(json.dumps(alert))
+    assert "verdict: refused - severity 'warning' is not one this route acts on" in remediate(
+        config, "route", str(tmp_path / "alert.json")).stdout  # fmt: skip
+
+
+def test_run_journals_an_operators_job_and_reports_it(config):
+    done = remediate(config, "run", "restart", "--limit", "web1", "--service", "demo-app", "--incident-id", "OPS-CLI-1")
+    assert done.returncode == 1, done.stdout + done.stderr  # the unit does not exist here: refused, and said
+    assert "INCIDENT OPS-CLI-1" in done.stdout and "web1: failed" in done.stdout
+    jobs = json.loads(remediate(config, "jobs", "--json").stdout)
+    assert jobs[0]["source"] == "operator" and jobs[0]["state"] == "failed" and jobs[0]["target"] == "web1"
+    report = remediate(config, "report", jobs[0]["id"])
+    assert report.returncode == 0 and report.stdout.startswith("# Post-Incident Review: restart on demo-app")
+    assert "remediate: no job nope" in remediate(config, "report", "nope").stderr
+
+
+def test_configuration_errors_name_the_key(tmp_path):
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump({"routes": [{"name": "x", "alertname": "A"}]}))
+    done = remediate(tmp_path / "bad.yml", "jobs")
+    assert done.returncode == 2 and "bad.yml: routes[0].playbook: is required" in done.stderr
