@@ -73,7 +73,13 @@ def target_host(route: Route, alert: Alert) -> str:
     return ""
 
 
-HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+PATTERN_WORDS = {"all", "ungrouped"}
+
+
+def plain_host(name: str) -> bool:
+    """A host name that Ansible cannot read as a pattern (no wildcard, range, list, group keyword)."""
+    return bool(HOST_NAME.match(name)) and name not in PATTERN_WORDS
 
 
 def decide(alert: Alert, routes: list[Route]) -> Decision:
@@ -94,7 +100,7 @@ def decide(alert: Alert, routes: list[Route]) -> Decision:
             decision.target = target_host(route, alert)
             if not decision.target:
                 decision.refused = f"no target host: the alert has none of the labels {list(route.target_labels)}"
-            elif not HOST_NAME.match(decision.target):
+            elif not plain_host(decision.target):
                 decision.refused = f"target {decision.target!r} is not a host name"
         return decision
     decision.refused = "no route matches"
@@ -107,6 +113,7 @@ def extra_vars(decision: Decision, incident_id: str) -> dict:
     variables = dict(route.variables)
     variables["alert"] = decision.alert.as_webhook(list(route.labels))
     variables["incident_id"] = incident_id
+    variables["target"] = decision.target  # remediate.yml refuses to run an alert anywhere else (a group name)
     if route.mitigation:
         variables["mitigation"] = route.mitigation
     if route.service:

@@ -35,12 +35,11 @@ from aiohttp import web
 
 from incident_remediation.errors import PayloadError
 from incident_remediation.extravars import write_unsafe
-from incident_remediation.routing import HOST_NAME, Route, target_host
+from incident_remediation.routing import Route, plain_host, target_host
 from incident_remediation.webhook import parse_payload
 
 log = logging.getLogger(__name__)
 TARGETS = Route(name="eda", alertname="*", playbook="")  # instance, then host; the receiver's default
-PATTERN_WORDS = {"all", "ungrouped", "localhost"}
 
 
 def _token(args: dict) -> str:
@@ -75,7 +74,7 @@ async def main(queue: asyncio.Queue, args: dict) -> None:
             webhook = alert.as_webhook()
             path = write_unsafe(spool / f"{alert.fingerprint}-{next(counter)}.json", {"alert": webhook})
             host = target_host(TARGETS, alert)
-            target = host if HOST_NAME.match(host) and ":" not in host and host not in PATTERN_WORDS else ""
+            target = host if plain_host(host) else ""
             await queue.put({"alert": webhook, "alert_file": str(path), "target": target, "meta": meta})
         return web.json_response({"events": len(alerts)}, status=202)
 
