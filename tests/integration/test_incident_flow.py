@@ -185,3 +185,19 @@ def test_a_critical_alert_is_remediated_verified_and_recorded(stack):
             break
         time.sleep(1)
     assert not alerts, "DemoAppDown resolved"
+
+
+def test_check_mode_reports_and_changes_nothing(stack):
+    incidents = stack["work"] / "check"
+    before = stack["host"].unit("ActiveState", "MainPID", "NRestarts")
+    done = playbook(
+        stack["inventory"], "incident.remediation.restart", "--limit", HOST, "--check", "-e", "service=demo-app",
+        "-e", "force=true", "-e", "incident_id=CHECK-1", "-e", f"incident_evidence_dir={incidents}",
+        INCIDENT_TIMELINE_DIR=str(incidents),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]
+    _, events = timeline(incidents)
+    outcome = next(e["data"] for e in events if e["event"] == "outcome")
+    assert outcome["status"] == "checked" and outcome["reason"].startswith("check mode: nothing was changed")
+    assert stack["host"].unit("ActiveState", "MainPID", "NRestarts") == before
+    assert not (incidents / "CHECK-1" / HOST / "diagnose").exists(), "no evidence written in check mode"
