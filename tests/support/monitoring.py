@@ -43,6 +43,8 @@ class Server(abc.ABC):
 
     binary = ""
     name = ""
+    ready_path = "/-/ready"
+    stop_timeout = 10.0
 
     def __init__(self, workdir: Path) -> None:
         path = shutil.which(self.binary)
@@ -60,15 +62,21 @@ class Server(abc.ABC):
     def arguments(self) -> list[str]:
         """The command line after the binary."""
 
+    def environment(self) -> dict | None:
+        """The child's environment; None inherits this process's."""
+        return None
+
     def start(self, timeout: float = 20) -> Server:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([self.path, *self.arguments()], stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [self.path, *self.arguments()], stdout=log, stderr=subprocess.STDOUT, env=self.environment()
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as answer:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1) as answer:
                     if answer.status == 200:
                         return self
             except OSError:
@@ -80,7 +88,7 @@ class Server(abc.ABC):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -250,36 +258,25 @@ class Exporter:
         self.server.server_close()
 
 
-class Receiver:
+class Receiver(Server):
     """``remediate serve`` as a child process on a free loopback port; kill() is SIGKILL, stop() is SIGTERM."""
 
+    binary = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "remediate")
+    name = "receiver"
+    ready_path = "/healthz"
+    stop_timeout = 20.0  # SIGTERM waits for running jobs
+
     def __init__(self, workdir: Path, config: dict, token: str) -> None:
-        self.workdir, self.token = workdir, token
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir)
+        self.token = token
         self.config = workdir / "remediate.yml"
         self.config.write_text(yaml.safe_dump({**config, "listen": f"127.0.0.1:{self.port}"}))
-        self.log = workdir / "receiver.log"
-        self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 20) -> Receiver:
-        binary = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "remediate"
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(
-                [str(binary), "--config", str(self.config), "serve"],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "REMEDIATE_TOKEN": self.token},
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"remediate serve exited: {self.log.read_text()[-2000:]}")
-            try:
-                http_json(f"{self.url}/healthz", timeout=1)
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"remediate serve did not answer within {timeout} s: {self.log.read_text()[-2000:]}")
+    def arguments(self) -> list[str]:
+        return ["--config", str(self.config), "serve"]
+
+    def environment(self) -> dict:
+        return {**os.environ, "REMEDIATE_TOKEN": self.token}
 
     def post(self, payload, token: str | None = None, raw: bytes | None = None) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
@@ -312,11 +309,3 @@ class Receiver:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
