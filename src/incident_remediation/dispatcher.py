@@ -53,29 +53,26 @@ class Dispatcher:
     def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
         """The decision and the verdict for ``alert``, without writing anything (remediate route)."""
         decision = decide(alert, self.config.routes)
-        base = Verdict(alert.fingerprint, alert.name, "refused", route=decision.route.name if decision.route else "")
+        route = decision.route.name if decision.route else ""
+
+        def verdict(kind: str, reason: str = "", job_id: str = "") -> tuple[Decision, Verdict]:
+            return decision, Verdict(alert.fingerprint, alert.name, kind, reason, job_id, route)
+
         if alert.status == "resolved":
             active = self.journal.active_job(alert.fingerprint)
             if active and active["state"] == "queued":
-                return decision, Verdict(**{**base.__dict__, "verdict": "cancelled", "job_id": active["id"],
-                                            "reason": "resolved before its job started"})  # fmt: skip
-            reason = f"job {active['id']} is already running" if active else "nothing to do"
-            return decision, Verdict(**{**base.__dict__, "verdict": "resolved", "reason": reason})
+                return verdict("cancelled", "resolved before its job started", active["id"])
+            return verdict("resolved", f"job {active['id']} is already running" if active else "nothing to do")
         if not decision.runs:
-            return decision, Verdict(**{**base.__dict__, "reason": decision.refused})
+            return verdict("refused", decision.refused)
         active = self.journal.active_job(alert.fingerprint)
         if active:
-            reason = f"job {active['id']} is {active['state']} for this alert"
-            return decision, Verdict(
-                **{**base.__dict__, "verdict": "deduped", "job_id": active["id"], "reason": reason}
-            )
+            return verdict("deduped", f"job {active['id']} is {active['state']} for this alert", active["id"])
         waited = self._cooldown_left(decision.route.name, decision.target)
         if waited > 0:
-            return decision, Verdict(**{**base.__dict__, "verdict": "cooldown",
-                                        "reason": f"{decision.route.name} ran on {decision.target} "
-                                                  f"{decision.route.cooldown - waited:.0f} s ago "
-                                                  f"(cooldown {decision.route.cooldown:g} s)"})  # fmt: skip
-        return decision, Verdict(**{**base.__dict__, "verdict": "accepted"})
+            return verdict("cooldown", f"{route} ran on {decision.target} {decision.route.cooldown - waited:.0f} s "
+                                       f"ago (cooldown {decision.route.cooldown:g} s)")  # fmt: skip
+        return verdict("accepted")
 
     def _cooldown_left(self, route: str, target: str) -> float:
         last = self.journal.last_finished(route, target)
@@ -88,11 +85,10 @@ class Dispatcher:
         for alert in alerts:
             decision, verdict = self.explain(alert)
             if verdict.verdict == "accepted":
-                route = decision.route
+                incident = incident_id(alert)
                 verdict.job_id = self.journal.create_job(
-                    source="alert", target=decision.target, playbook=route.playbook, route=route.name,
-                    extravars=extra_vars(decision, incident_id(alert)), fingerprint=alert.fingerprint,
-                    incident_id=incident_id(alert),
+                    source="alert", target=decision.target, playbook=decision.route.playbook, route=verdict.route,
+                    extravars=extra_vars(decision, incident), fingerprint=alert.fingerprint, incident_id=incident,
                 )  # fmt: skip
             elif verdict.verdict == "cancelled":
                 self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
