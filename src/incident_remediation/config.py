@@ -64,16 +64,21 @@ class Config:
     envvars: dict[str, str] = field(default_factory=dict)
     awx: dict = field(default_factory=dict)
 
+    def _secret(self, env: str, path: str, key: str) -> str:
+        """A secret from the environment variable ``env``, else from the file ``path`` (``key`` names it)."""
+        secret = os.environ.get(env, "")
+        if not secret and path:
+            try:
+                secret = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(self.source, key, f"cannot read {path}: {exc.strerror}") from None
+        return secret
+
     def awx_settings(self) -> AwxSettings | None:
         """AWX launching instead of the local runner, when configured; the token from REMEDIATE_AWX_TOKEN or a file."""
         if not self.awx:
             return None
-        token = os.environ.get("REMEDIATE_AWX_TOKEN", "")
-        if not token and self.awx.get("token_file"):
-            try:
-                token = Path(self.awx["token_file"]).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(self.source, "awx.token_file", f"cannot read it: {exc.strerror}") from None
+        token = self._secret("REMEDIATE_AWX_TOKEN", self.awx.get("token_file", ""), "awx.token_file")
         if not token:
             raise ConfigError(self.source, "awx.token_file", "no AWX token (awx.token_file or REMEDIATE_AWX_TOKEN)")
         return AwxSettings(url=self.awx["url"], token=token, job_templates=self.awx.get("job_templates", {}),
@@ -82,12 +87,7 @@ class Config:
 
     def token(self) -> str:
         """The bearer token: REMEDIATE_TOKEN, else the first line of token_file; never in the config itself."""
-        token = os.environ.get("REMEDIATE_TOKEN", "")
-        if not token and self.token_file:
-            try:
-                token = Path(self.token_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(self.source, "token_file", f"cannot read {self.token_file}: {exc.strerror}") from None
+        token = self._secret("REMEDIATE_TOKEN", self.token_file, "token_file")
         if len(token) < 16:
             raise ConfigError(self.source, "token_file", "no bearer token of at least 16 characters "
                               "(token_file or REMEDIATE_TOKEN)")  # fmt: skip
