@@ -25,6 +25,7 @@ from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError, RemediateError
 from incident_remediation.journal import Journal
 from incident_remediation.report import job_report
+from incident_remediation.routing import extra_vars, incident_id
 from incident_remediation.runner import execute, job_dir
 from incident_remediation.webhook import parse_alert, parse_payload
 
@@ -122,14 +123,11 @@ def cmd_route(args, config) -> int:
             print(f"  {line}")
         print(f"  verdict: {verdict.verdict}" + (f" - {verdict.reason}" if verdict.reason else ""))
         if verdict.verdict == "accepted":
-            from incident_remediation.routing import extra_vars, incident_id  # noqa: PLC0415
-
             print(f"  would run: {decision.route.playbook} --limit {decision.target}")
             print("  with variables (every string passed as data, never templated):")
             print("    " + json.dumps(extra_vars(decision, incident_id(alert)), indent=2).replace("\n", "\n    "))
-            lock = "busy" if journal.jobs(limit=1, state="running") and any(
-                j["target"] == decision.target for j in journal.jobs(limit=100, state="running")
-            ) else "free"  # fmt: skip
+            running = {job["target"] for job in journal.jobs(limit=1000, state="running")}
+            lock = "busy" if decision.target in running else "free"
             print(f"  target lock on {decision.target}: {lock}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
@@ -34,14 +35,12 @@ class Metrics:
         with self.lock:
             counters = sorted(self.counters.items())
             buckets, total = list(self.duration_buckets), self.duration_sum
-        names = sorted({name for (name, _), _ in counters})
-        for name in names:
-            if name != "remediate_alerts_total":
-                lines += [f"# TYPE {name} counter"]
-            for (counter, labels), value in counters:
-                if counter == name:
-                    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                    lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
+        for name, samples in itertools.groupby(counters, key=lambda item: item[0][0]):
+            if name != "remediate_alerts_total":  # its HELP and TYPE lead the page, samples or not
+                lines.append(f"# TYPE {name} counter")
+            for (_, labels), value in samples:
+                inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
         lines += ["# HELP remediate_jobs Jobs in the journal, by state.", "# TYPE remediate_jobs gauge"]
         for state in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted"):
             lines.append(f'remediate_jobs{{state="{state}"}} {jobs_by_state.get(state, 0)}')
