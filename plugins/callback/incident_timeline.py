@@ -57,6 +57,11 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def result_data(result) -> dict:
+    """A task result's data: ``result`` since ansible-core 2.19, ``_result`` before."""
+    return result.result if hasattr(result, "result") else result._result
+
+
 def short_result(result: dict, status: str, limit: int) -> str:
     """One line saying what a task did or why it failed; hidden results stay hidden."""
     if result.get("_ansible_no_log"):
@@ -161,7 +166,7 @@ class CallbackModule(CallbackBase):
 
     def _task_event(self, result, status: str) -> None:
         host, task = result._host.get_name(), result._task
-        data = result.result if hasattr(result, "result") else result._result
+        data = result_data(result)
         if status in ("ok", "changed") and isinstance(data.get("ansible_facts"), dict):
             self._facts(host, data["ansible_facts"])
         started = self.started.pop((host, task._uuid), None)
@@ -183,8 +188,7 @@ class CallbackModule(CallbackBase):
         self.started[(host.get_name(), task._uuid)] = time.monotonic()
 
     def v2_runner_on_ok(self, result) -> None:
-        data = result.result if hasattr(result, "result") else result._result
-        self._task_event(result, "changed" if data.get("changed") else "ok")
+        self._task_event(result, "changed" if result_data(result).get("changed") else "ok")
 
     def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         self._task_event(result, "ignored" if ignore_errors else "failed")

@@ -70,7 +70,7 @@ def _header(plan: dict, outcomes: dict, events: list[dict]) -> list[str]:
         f"**Incident ID:** {plan.get('id', '?')}  ",
         f"**Severity:** {plan.get('level', '?')} ({plan.get('severity', '?')})  ",
         f"**Duration:** {_duration((last - first).total_seconds()) if first and last else '?'} of automated work  ",
-        "**Participants:** incident.remediation (automation)" + "; on-call: _to be completed_  ",
+        "**Participants:** incident.remediation (automation); on-call: _to be completed_  ",
         f"**Outcome:** {resolved} of {len(outcomes)} host(s) resolved",
         "",
     ]
