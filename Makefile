@@ -4,12 +4,12 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup image lint unit integration molecule test demo demo-clean build clean
+.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean
 
 help:
 	@echo "make test      set up, then lint, unit and integration tests, molecule scenarios (what CI runs)"
 	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
-	@echo "make lint | unit | integration | molecule | build | image | setup | demo-clean | clean"
+	@echo "make lint | unit | integration | e2e | molecule | build | image | setup | demo-clean | clean"
 
 setup:
 	scripts/setup
@@ -28,13 +28,16 @@ unit: setup
 integration: setup
 	scripts/pytest tests/integration
 
+e2e: image
+	scripts/pytest tests/e2e
+
 build: setup
 	scripts/build-collection
 
 molecule: image
 	scripts/molecule
 
-test: setup image lint unit integration molecule
+test: setup image lint unit integration e2e molecule
 	@echo "make test: all passed"
 
 demo: image
