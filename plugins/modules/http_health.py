@@ -137,7 +137,6 @@ error:
   sample: "HTTP 503, status = \"starting\" (expected \"ready\")"
 """
 
-import contextlib
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -146,43 +145,8 @@ from ansible_collections.incident.remediation.plugins.module_utils.arguments imp
     client_from_params,
     http_api_spec,
 )
-from ansible_collections.incident.remediation.plugins.module_utils.conditions import json_mismatches, show
-from ansible_collections.incident.remediation.plugins.module_utils.errors import TransportError
+from ansible_collections.incident.remediation.plugins.module_utils.health import expectation, judge
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
-
-MAX_BODY = 4096
-
-
-def judge(params: dict, client, pattern) -> tuple[bool, dict]:
-    """One request: (healthy, what was seen)."""
-    body = params["body"].encode() if params["body"] is not None else None
-    try:
-        response = client.request(params["method"], params["url"], body)
-    except TransportError as exc:
-        return False, {"status": -1, "json": None, "body": "", "error": exc.reason}
-    seen = {"status": response.status, "json": None, "body": response.text[:MAX_BODY]}
-    with contextlib.suppress(ValueError):
-        seen["json"] = response.json()
-    problems = []
-    if response.status not in params["status_code"]:
-        problems.append(f"HTTP {response.status} (expected {', '.join(map(str, params['status_code']))})")
-    if params["expect_json"]:
-        if seen["json"] is None:
-            problems.append(f"body is not JSON: {show(seen['body'][:80])}")
-        else:
-            problems.extend(json_mismatches(seen["json"], params["expect_json"]))
-    if pattern and not pattern.search(response.text):
-        problems.append(f"body does not match /{pattern.pattern}/")
-    seen["error"] = "; ".join(problems)
-    return not problems, seen
-
-
-def expectation(params: dict) -> str:
-    parts = [f"HTTP {' or '.join(map(str, params['status_code']))}"]
-    parts += [f"{path} = {show(value)}" for path, value in params["expect_json"].items()]
-    if params["body_regex"]:
-        parts.append(f"body matching /{params['body_regex']}/")
-    return ", ".join(parts)
 
 
 def main() -> None:

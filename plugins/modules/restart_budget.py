@@ -104,50 +104,8 @@ path:
   type: str
 """
 
-import fcntl
-import json
-import os
-import re
-import tempfile
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-
-UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,250}$")
-
-
-def describe_window(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
-
-def read_restarts(handle) -> list[dict]:
-    handle.seek(0)
-    text = handle.read()
-    if not text.strip():
-        return []
-    data = json.loads(text)
-    return [r for r in data.get("restarts", []) if isinstance(r, dict) and isinstance(r.get("at"), (int, float))]
-
-
-def write_restarts(path: str, unit: str, restarts: list[dict]) -> None:
-    """Replace the file atomically: a crash mid-write leaves the old record, never half a file."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".budget-")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump({"unit": unit, "restarts": restarts}, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME, BudgetError, take
 
 
 def main() -> None:
@@ -168,47 +126,13 @@ def main() -> None:
         module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
     if params["max_restarts"] < 1 or params["window"] < 1:
         module.fail_json(msg="max_restarts and window must be at least 1")
-    state_dir = params["state_dir"]
-    path = os.path.join(state_dir, f"{unit}.json")
     try:
-        os.makedirs(state_dir, mode=0o755, exist_ok=True)
-        lock_path = os.path.join(state_dir, f".{unit}.lock")
-        with open(lock_path, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            now = time.time()
-            try:
-                with open(path) as handle:
-                    restarts = read_restarts(handle)
-            except FileNotFoundError:
-                restarts = []
-            except ValueError as exc:
-                module.fail_json(msg=f"budget file {path} is not valid JSON ({exc}); move it aside to reset it")
-            in_window = [r for r in restarts if now - r["at"] < params["window"]]
-            allowed = len(in_window) < params["max_restarts"]
-            changed = False
-            if allowed and params["spend"]:
-                in_window.append({"at": now, "reason": params["reason"]})
-                changed = True
-                if not module.check_mode:
-                    write_restarts(path, unit, in_window)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot use the restart budget in {state_dir}: {exc.strerror} ({exc.filename})")
-    span = describe_window(params["window"])
-    used = len(in_window)
-    if allowed:
-        message = f"restart allowed ({used} of {params['max_restarts']} in the last {span})"
-    else:
-        message = f"restart budget exhausted ({used} in the last {span})"
-    module.exit_json(
-        changed=changed,
-        allowed=allowed,
-        used=used,
-        remaining=max(params["max_restarts"] - used, 0),
-        restarts=in_window,
-        next_allowed_at=None if allowed else min(r["at"] for r in in_window) + params["window"],
-        message=message,
-        path=path,
-    )
+        verdict = take(unit, max_restarts=params["max_restarts"], window=params["window"],
+                       state_dir=params["state_dir"], reason=params["reason"], spend=params["spend"],
+                       dry_run=module.check_mode)  # fmt: skip
+    except BudgetError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**verdict)
 
 
 if __name__ == "__main__":

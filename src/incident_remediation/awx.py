@@ -18,21 +18,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 
 import requests
 
+from incident_remediation.config import AwxSettings
+
 FINISHED = {"successful": "succeeded", "failed": "failed", "error": "failed", "canceled": "cancelled"}
-
-
-@dataclass
-class AwxSettings:
-    url: str
-    token: str
-    job_templates: dict[str, int] = field(default_factory=dict)
-    verify_tls: bool = True
-    poll_seconds: float = 5.0
-    timeout_seconds: float = 3600.0
 
 
 class AwxLauncher:

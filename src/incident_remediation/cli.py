@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 from incident_remediation import config as config_module
-from incident_remediation.awx import AwxLauncher
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError, RemediateError
 from incident_remediation.journal import Journal
@@ -59,7 +58,11 @@ def _extra(values: list[str]) -> dict:
 def executor(config):
     """The local ansible-runner, or AWX job templates when the configuration has an awx section."""
     settings = config.awx_settings()
-    return AwxLauncher(settings) if settings else execute
+    if not settings:
+        return execute
+    from incident_remediation.awx import AwxLauncher  # noqa: PLC0415  (requests, only with an awx section)
+
+    return AwxLauncher(settings)
 
 
 def cmd_serve(args, config) -> int:

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import yaml
 
-from incident_remediation.awx import AwxSettings
 from incident_remediation.errors import ConfigError
 from incident_remediation.routing import Route
 
@@ -46,6 +45,18 @@ TOP_KEYS = {
     "retention_days", "routes", "routes_file", "envvars", "awx",
 }  # fmt: skip
 AWX_KEYS = {"url", "token_file", "job_templates", "verify_tls", "poll_seconds", "timeout_seconds"}
+
+
+@dataclass
+class AwxSettings:
+    """The awx section, checked: where jobs launch instead of the local ansible-runner (awx.py)."""
+
+    url: str
+    token: str
+    job_templates: dict[str, int] = field(default_factory=dict)
+    verify_tls: bool = True
+    poll_seconds: float = 5.0
+    timeout_seconds: float = 3600.0
 
 
 @dataclass

@@ -11,8 +11,6 @@ import importlib
 import sys
 from pathlib import Path
 
-from ansible.config.manager import ConfigManager
-
 from incident_remediation.config import Config
 from incident_remediation.runner import timelines
 
@@ -21,6 +19,8 @@ RENDERER = "ansible_collections.incident.remediation.plugins.plugin_utils.incide
 
 def renderer(config: Config):
     if RENDERER not in sys.modules:
+        from ansible.config.manager import ConfigManager  # noqa: PLC0415  (ansible's config: only to render)
+
         paths = ConfigManager(conf_file=config.ansible_config or None).get_config_value("COLLECTIONS_PATHS")
         for path in paths:
             if path not in sys.path and (Path(path) / "ansible_collections").is_dir():

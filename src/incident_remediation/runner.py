@@ -12,8 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-import ansible_runner
-
 from incident_remediation.config import Config
 from incident_remediation.extravars import write_unsafe
 
@@ -54,6 +52,8 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
     (folder / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
     variables = {**json.loads(job["extravars"]), "incident_evidence_dir": str(folder / "incidents")}
     write_unsafe(folder / "env" / "extravars", variables)
+    import ansible_runner  # noqa: PLC0415  (about 14 MiB: loaded by the first job, not by an idle receiver)
+
     runner = ansible_runner.run(
         private_data_dir=str(folder),
         ident="run",

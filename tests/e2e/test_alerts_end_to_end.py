@@ -61,7 +61,6 @@ def corrupt(stack, count: int) -> list[str]:
 
 def test_a_crash_is_fixed_by_a_restart(stack):
     stack.deploy()
-    stack.wait_quiet()
     stack.host.crash()
     incident = stack.run_incident("DemoAppDown")
     remediated(incident, "restart")
@@ -72,7 +71,6 @@ def test_a_crash_is_fixed_by_a_restart(stack):
 def test_a_bad_release_that_a_restart_cannot_fix_is_rolled_back(stack):
     stack.deploy(demo_app_releases=[{"version": "1.0.0"}, {"version": "1.1.0", "faults": {"crash_at_start": True}}],
                  demo_app_wait_ready=False)  # fmt: skip
-    stack.wait_quiet()
     incident = stack.run_incident("DemoAppDown")
     outcome = remediated(incident, "restart")
     steps = [a.get("step") for a in outcome["actions"]]
@@ -83,7 +81,6 @@ def test_a_bad_release_that_a_restart_cannot_fix_is_rolled_back(stack):
 
 def test_a_corrupted_artifact_is_purged_and_restored(stack):
     stack.deploy()
-    stack.wait_quiet()
     (name,) = corrupt(stack, 1)
     incident = stack.run_incident("DemoAppDigestVerificationFailed")
     remediated(incident, "cache_purge")
@@ -94,7 +91,6 @@ def test_a_corrupted_artifact_is_purged_and_restored(stack):
 
 def test_many_corrupted_artifacts_stop_the_service_and_escalate_without_purging(stack):
     stack.deploy()
-    stack.wait_quiet()
     names = corrupt(stack, 3)
     incident = stack.run_incident("DemoAppDigestVerificationFailed")
     assert incident.job["state"] == "failed", incident.job
@@ -118,7 +114,6 @@ def test_many_corrupted_artifacts_stop_the_service_and_escalate_without_purging(
 
 def test_a_missing_proxy_is_given_to_the_service(stack):
     stack.deploy(demo_app_config={"faults": {"require_proxy": True}}, demo_app_wait_ready=False)
-    stack.wait_quiet()
     incident = stack.run_incident("DemoAppRemoteSyncProxyMissing")
     remediated(incident, "proxy_config")
     environment = stack.host.sh("systemctl show demo-app.service -p Environment").stdout
@@ -127,7 +122,6 @@ def test_a_missing_proxy_is_given_to_the_service(stack):
 
 def test_too_many_instances_raise_the_memory_limit(stack):
     stack.deploy(demo_app_config={"instances": 2, "instance_memory_mb": 5})
-    stack.wait_quiet()
     stack.host.sh("curl -sf -X POST -d '{\"instances\": 6}' http://127.0.0.1:8080/control/faults")
     incident = stack.run_incident("DemoAppActiveInstancesExtremelyHigh")
     remediated(incident, "memory_limit")
@@ -138,7 +132,6 @@ def test_too_many_instances_raise_the_memory_limit(stack):
 def test_a_bad_config_toggle_is_turned_back(stack):
     stack.deploy(demo_app_config={"providers": {"primary": {"active": True}, "flaky": {"active": True,
                                                                                       "broken": True}}})  # fmt: skip
-    stack.wait_quiet()
     incident = stack.run_incident("DemoAppHighErrorRate")
     remediated(incident, "config_change")
     assert stack.prometheus.query(f'demo_app_provider_active{{{INSTANCE},provider="flaky"}} == 0')

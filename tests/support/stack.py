@@ -62,10 +62,8 @@ class Traffic:
 
     def run(self) -> None:
         while not self.stopping.wait(0.05):
-            try:
+            with contextlib.suppress(OSError):  # URLError is an OSError: a restarting service
                 urllib.request.urlopen(self.url, timeout=1).read()
-            except (OSError, urllib.error.URLError):
-                pass
 
     def start(self) -> Traffic:
         self.thread.start()
@@ -85,9 +83,14 @@ class Stack:
     receiver: Receiver
     inventory: Path
     silences_seen: dict = field(default_factory=dict)
+    since: set = field(default_factory=set)  # the jobs before this scenario
+    taken: set = field(default_factory=set)  # the jobs run_incident already returned
 
     def deploy(self, **variables) -> None:
-        """Back to a clean host: no drop-ins, budgets or quarantine left by an earlier scenario, then deploy."""
+        """Once every alert is quiet, back to a clean host (no drop-ins, budgets or quarantine left by an
+        earlier scenario), then deploy: the scenario's jobs are those created from here on."""
+        self.wait_quiet()
+        self.since = {j["id"] for j in self.jobs()}
         self.host.sh(
             "rm -rf /etc/systemd/system/demo-app.service.d /var/lib/incident-remediation"
             " && systemctl daemon-reload && systemctl reset-failed demo-app.service || true"
@@ -121,8 +124,7 @@ class Stack:
                 pass
 
     def run_incident(self, alertname: str, timeout: float = 240) -> Incident:
-        """Wait for the alert's job, watch silences while it runs; the job and what was seen."""
-        before = {j["id"] for j in self.jobs()}
+        """Wait for the scenario's next job to finish (none left queued or running), watching silences."""
         stop = threading.Event()
         watcher = threading.Thread(target=self.watch_silences, args=(stop,), daemon=True)
         watcher.start()
@@ -131,9 +133,11 @@ class Stack:
             deadline = started + timeout
             job = None
             while time.monotonic() < deadline:
-                new = [j for j in self.jobs() if j["id"] not in before and j["state"] not in ("queued", "running")]
-                if new and all(j["state"] not in ("queued", "running") for j in self.jobs()):
+                jobs = self.jobs()
+                new = sorted((j for j in jobs if j["id"] not in self.since | self.taken), key=lambda j: j["id"])
+                if new and all(j["state"] not in ("queued", "running") for j in jobs):
                     job = new[0]
+                    self.taken.add(job["id"])
                     break
                 time.sleep(0.5)
             if job is None:
@@ -142,7 +146,7 @@ class Stack:
         finally:
             stop.set()
             watcher.join()
-        return Incident(self, alertname, job, before, time.monotonic() - started)
+        return Incident(self, alertname, job, set(self.since), time.monotonic() - started)
 
 
 @dataclass
@@ -154,7 +158,7 @@ class Incident:
     seconds: float
 
     def jobs(self) -> list[dict]:
-        """The jobs created since this incident's alert was awaited."""
+        """The jobs created since the scenario's deploy."""
         return [j for j in self.stack.jobs() if j["id"] not in self.before]
 
     @property
@@ -208,7 +212,8 @@ def running_stack(work: Path, port: int, route_vars: dict | None = None):
             "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}]}],
     })  # fmt: skip
     prometheus = Prometheus(work / "prometheus", targets=[f"127.0.0.1:{port}"], rules=RULES,
-                            alertmanager=alertmanager.url, job="demo-app", labels={"instance": f"{HOST}:8080"})  # fmt: skip
+                            alertmanager=alertmanager.url, job="demo-app",
+                            labels={"instance": f"{HOST}:8080"})  # fmt: skip
     traffic = Traffic(f"{host.url}/")
     started: list = []
     try:
@@ -219,13 +224,12 @@ def running_stack(work: Path, port: int, route_vars: dict | None = None):
                                                    "alertmanager_url": alertmanager.url, "alerts": ALERTS,
                                                    "http_proxy": "http://proxy.invalid:3128",
                                                    "https_proxy": "http://proxy.invalid:3128"})  # fmt: skip
-        stack = Stack(work, host, prometheus, alertmanager, receiver, inventory)
-        stack.deploy()
+        deploy(inventory, HOST)
         receiver.start()
         started.append(receiver)
         started.append(traffic.start())
         prometheus.wait_for(f'up{{instance="{HOST}:8080"}} == 1', timeout=30)
-        yield stack
+        yield Stack(work, host, prometheus, alertmanager, receiver, inventory)
     finally:
         for part in reversed(started):
             part.stop()

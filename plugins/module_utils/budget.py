@@ -1,0 +1,99 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The restart budget kept on the host: one JSON file per unit, read and spent under a file lock.
+
+Shared by the restart_budget module (check or spend) and service_restart (spend, then restart).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+
+UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,250}$")
+
+
+class BudgetError(Exception):
+    """The budget cannot be read or written; the message says what to do."""
+
+
+def describe_window(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def read_restarts(handle) -> list[dict]:
+    handle.seek(0)
+    text = handle.read()
+    if not text.strip():
+        return []
+    data = json.loads(text)
+    return [r for r in data.get("restarts", []) if isinstance(r, dict) and isinstance(r.get("at"), (int, float))]
+
+
+def write_restarts(path: str, unit: str, restarts: list[dict]) -> None:
+    """Replace the file atomically: a crash mid-write leaves the old record, never half a file."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".budget-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump({"unit": unit, "restarts": restarts}, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def take(unit: str, *, max_restarts: int, window: int, state_dir: str, reason: str = "", spend: bool = False,
+         dry_run: bool = False) -> dict:  # fmt: skip
+    """Check the budget and, with ``spend``, take a restart (recorded unless ``dry_run``).
+
+    Returns the verdict: allowed, changed, used, remaining, restarts, next_allowed_at, message, path.
+    """
+    path = os.path.join(state_dir, f"{unit}.json")
+    try:
+        os.makedirs(state_dir, mode=0o755, exist_ok=True)
+        with open(os.path.join(state_dir, f".{unit}.lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            now = time.time()
+            try:
+                with open(path) as handle:
+                    restarts = read_restarts(handle)
+            except FileNotFoundError:
+                restarts = []
+            except ValueError as exc:
+                raise BudgetError(f"budget file {path} is not valid JSON ({exc}); move it aside to reset it") from None
+            in_window = [r for r in restarts if now - r["at"] < window]
+            allowed = len(in_window) < max_restarts
+            changed = allowed and spend
+            if changed:
+                in_window.append({"at": now, "reason": reason})
+                if not dry_run:
+                    write_restarts(path, unit, in_window)
+    except OSError as exc:
+        raise BudgetError(f"cannot use the restart budget in {state_dir}: {exc.strerror} ({exc.filename})") from None
+    used = len(in_window)
+    span = describe_window(window)
+    return {
+        "allowed": allowed,
+        "changed": changed,
+        "used": used,
+        "remaining": max(max_restarts - used, 0),
+        "restarts": in_window,
+        "next_allowed_at": None if allowed else min(r["at"] for r in in_window) + window,
+        "message": f"restart allowed ({used} of {max_restarts} in the last {span})"
+        if allowed
+        else f"restart budget exhausted ({used} in the last {span})",
+        "path": path,
+    }

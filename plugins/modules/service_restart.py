@@ -1,0 +1,201 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service_restart
+short_description: Take a restart from the budget, restart a unit and wait until it is healthy, in one call
+version_added: 0.1.0
+description:
+  - The restart role's action in one module run (one round trip to the host instead of four), taking a
+    restart from the host's budget (the same file and lock as M(incident.remediation.restart_budget)); when
+    none is left, stop there with RV(allowed=false) and change nothing; else clear a crash loop's failed
+    state (C(systemctl reset-failed)), restart the unit, and poll its health endpoint (or the unit being
+    active) until it is healthy or O(health_wait) runs out.
+  - The module does not fail on an exhausted budget or a service that stays unhealthy; it reports
+    RV(allowed) and RV(healthy) and the role decides whether to fail or to escalate to a rollback.
+    It fails when the restart itself cannot be done (systemctl refuses), or on bad input.
+  - In check mode it reports whether a restart would be allowed and does nothing.
+author: incident.remediation contributors
+options:
+  unit:
+    description: The systemd unit to restart.
+    type: str
+    required: true
+  max_restarts:
+    description: Restarts allowed per O(window).
+    type: int
+    default: 3
+  window:
+    description: The budget's window in seconds.
+    type: int
+    default: 900
+  state_dir:
+    description: Where the budget files are kept on the host.
+    type: path
+    default: /var/lib/incident-remediation/restart-budget
+  reason:
+    description: Recorded with the restart in the budget file (an incident id).
+    type: str
+    default: ""
+  health_url:
+    description: Polled after the restart until healthy; empty waits for the unit to be active instead.
+    type: str
+    default: ""
+  health_expect:
+    description: JSON fields the health answer must have, as in M(incident.remediation.http_health).
+    type: dict
+    default: {}
+  health_status_code:
+    description: HTTP statuses that count as healthy.
+    type: list
+    elements: int
+    default: [200]
+  health_wait:
+    description: Seconds to wait for health after the restart.
+    type: float
+    default: 30
+  health_interval:
+    description: Seconds between health polls.
+    type: float
+    default: 1
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+seealso:
+  - module: incident.remediation.restart_budget
+  - module: incident.remediation.unit_evidence
+  - role: incident.remediation.restart
+"""
+
+EXAMPLES = r"""
+- name: Restart under the budget and wait for health
+  incident.remediation.service_restart:
+    unit: demo-app.service
+    reason: INC-20261123-1
+    health_url: http://127.0.0.1:8080/health
+    health_expect: {status: ready}
+  register: restarted
+
+- name: Escalate when the budget is spent or health did not come back
+  ansible.builtin.include_role:
+    name: incident.remediation.rollback
+  when: not restarted.allowed or not restarted.healthy
+"""
+
+RETURN = r"""
+allowed:
+  description: A restart was left in the budget (and was taken, outside check mode).
+  returned: always
+  type: bool
+budget:
+  description: The budget verdict (used, remaining, restarts, next_allowed_at, message, path).
+  returned: always
+  type: dict
+restarted:
+  description: The unit was restarted.
+  returned: always
+  type: bool
+healthy:
+  description: Healthy after the restart (false when not restarted).
+  returned: always
+  type: bool
+health:
+  description: The last health answer (status, json, body, error) or the unit's state without O(health_url).
+  returned: always
+  type: dict
+seconds:
+  description: From the restart to healthy (or to giving up).
+  returned: always
+  type: float
+message:
+  description: What happened, in words.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME, BudgetError, take
+from ansible_collections.incident.remediation.plugins.module_utils.client import HttpClient
+from ansible_collections.incident.remediation.plugins.module_utils.health import judge
+from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
+
+
+def systemctl(module, *arguments: str) -> tuple[int, str]:
+    rc, out, err = module.run_command(["systemctl", *arguments])
+    return rc, (err or out).strip()
+
+
+def active_check(module, unit: str):
+    def check() -> tuple[bool, dict]:
+        _, state = systemctl(module, "show", unit, "-p", "ActiveState", "--value")
+        return state == "active", {"active_state": state, "error": "" if state == "active" else f"unit is {state}"}
+
+    return check
+
+
+def health_check(params: dict):
+    client = HttpClient(timeout=min(5.0, params["health_wait"] or 5.0))
+    question = {"method": "GET", "url": params["health_url"], "body": None,
+                "status_code": params["health_status_code"], "expect_json": params["health_expect"]}  # fmt: skip
+    return lambda: judge(question, client, None)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "unit": {"type": "str", "required": True},
+            "max_restarts": {"type": "int", "default": 3},
+            "window": {"type": "int", "default": 900},
+            "state_dir": {"type": "path", "default": "/var/lib/incident-remediation/restart-budget"},
+            "reason": {"type": "str", "default": ""},
+            "health_url": {"type": "str", "default": ""},
+            "health_expect": {"type": "dict", "default": {}},
+            "health_status_code": {"type": "list", "elements": "int", "default": [200]},
+            "health_wait": {"type": "float", "default": 30},
+            "health_interval": {"type": "float", "default": 1},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    unit = params["unit"]
+    if not UNIT_NAME.match(unit):
+        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
+    if params["max_restarts"] < 1 or params["window"] < 1:
+        module.fail_json(msg="max_restarts and window must be at least 1")
+    if params["health_wait"] < 0 or params["health_interval"] <= 0:
+        module.fail_json(msg="health_wait must be at least 0 and health_interval above 0")
+    try:
+        budget = take(unit, max_restarts=params["max_restarts"], window=params["window"],
+                      state_dir=params["state_dir"], reason=params["reason"], spend=True,
+                      dry_run=module.check_mode)  # fmt: skip
+    except BudgetError as exc:
+        module.fail_json(msg=str(exc))
+    result = {"allowed": budget["allowed"], "budget": budget, "restarted": False, "healthy": False, "health": {},
+              "seconds": 0.0}  # fmt: skip
+    if not budget["allowed"]:
+        module.exit_json(changed=False, message=f"{budget['message']}: not restarted", **result)
+    if module.check_mode:
+        module.exit_json(changed=True, message=f"{budget['message']}: would restart {unit}", **result)
+
+    _, state = systemctl(module, "show", unit, "-p", "ActiveState", "--value")
+    if state == "failed":  # a crash loop that hit its start limit: systemd refuses to start it until reset
+        systemctl(module, "reset-failed", unit)
+    rc, error = systemctl(module, "restart", unit)
+    if rc != 0:
+        module.fail_json(msg=f"systemctl restart {unit} failed (exit {rc}): {error}", changed=True, **result)
+    check = health_check(params) if params["health_url"] else active_check(module, unit)
+    outcome = poll(check, wait=params["health_wait"], interval=params["health_interval"])
+    result.update(restarted=True, healthy=outcome.satisfied, health=outcome.last, seconds=round(outcome.elapsed, 2))
+    where = params["health_url"] or f"{unit} active"
+    message = f"restarted, healthy after {outcome.elapsed:.1f} s"
+    if not outcome.satisfied:
+        message = f"restarted but not healthy after {outcome.elapsed:.1f} s ({where}): {outcome.last.get('error')}"
+    module.exit_json(changed=True, message=message, **result)
+
+
+if __name__ == "__main__":
+    main()

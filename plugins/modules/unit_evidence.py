@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: unit_evidence
+short_description: Read a systemd unit's state, health, logs and quarantine in one call
+version_added: 0.1.0
+description:
+  - Everything a diagnosis needs from a host, read in one module run instead of one per question (each
+    task is a round trip to the host), namely the unit's properties, the service's health answer, the unit's
+    journal, C(systemctl status), the kernel log, and whether the unit is quarantined after suspected
+    tampering (a file O(quarantine_dir)/<unit>.json written by the cache_purge role).
+  - Read-only; runs the same in check mode. A collector that fails is reported in its own field and never
+    fails the module, so evidence collection can never block a remediation. Only a malformed O(unit) fails.
+author: incident.remediation contributors
+options:
+  unit:
+    description: The systemd unit, for example C(demo-app.service).
+    type: str
+    required: true
+  logs:
+    description: Collect the journal, C(systemctl status) and the kernel log (else only state, health and quarantine).
+    type: bool
+    default: true
+  journal_lines:
+    description: Journal lines of the unit kept.
+    type: int
+    default: 200
+  dmesg_lines:
+    description: Kernel log lines kept (the last ones).
+    type: int
+    default: 100
+  health_url:
+    description: The service's health endpoint, asked once; empty skips it.
+    type: str
+    default: ""
+  health_expect:
+    description: JSON fields the health answer must have (dotted paths), as in M(incident.remediation.http_health).
+    type: dict
+    default: {}
+  health_status_code:
+    description: HTTP statuses that count as healthy.
+    type: list
+    elements: int
+    default: [200]
+  health_timeout:
+    description: Seconds to wait for the health answer.
+    type: float
+    default: 5
+  quarantine_dir:
+    description: Where quarantine files are; the unit is quarantined when O(quarantine_dir)/<unit>.json exists.
+    type: path
+    default: /var/lib/incident-remediation/quarantine
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+seealso:
+  - module: incident.remediation.http_health
+  - module: incident.remediation.service_restart
+"""
+
+EXAMPLES = r"""
+- name: Diagnose - everything from the host in one round trip
+  incident.remediation.unit_evidence:
+    unit: demo-app.service
+    health_url: http://127.0.0.1:8080/health
+    health_expect: {status: ready}
+  register: host_evidence
+
+- name: Only the state and health, no logs (a preflight)
+  incident.remediation.unit_evidence:
+    unit: demo-app.service
+    health_url: http://127.0.0.1:8080/health
+    logs: false
+"""
+
+RETURN = r"""
+unit:
+  description: The unit's properties (C(systemctl show)); empty when systemctl could not be asked.
+  returned: always
+  type: dict
+  sample: {ActiveState: failed, SubState: failed, LoadState: loaded, MainPID: "0", NRestarts: "2", Result: signal}
+exists:
+  description: Whether systemd knows the unit (C(LoadState) is not C(not-found)).
+  returned: always
+  type: bool
+healthy:
+  description: The unit is active and, with O(health_url), the health answer is as expected.
+  returned: always
+  type: bool
+health:
+  description: The health answer (status, json, body, error, healthy); empty without O(health_url).
+  returned: always
+  type: dict
+logs:
+  description: C(journal), C(status) and C(dmesg) as text (a collector that failed says why); empty with O(logs=false).
+  returned: always
+  type: dict
+quarantine:
+  description: The quarantine file's content (unit, incident, since, reason) when the unit is quarantined, else null.
+  returned: always
+  type: dict
+errors:
+  description: What could not be read, one line each.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME
+from ansible_collections.incident.remediation.plugins.module_utils.client import HttpClient
+from ansible_collections.incident.remediation.plugins.module_utils.health import judge
+
+PROPERTIES = (
+    "LoadState,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,ExecMainCode,"
+    "ActiveEnterTimestamp,InactiveEnterTimestamp,MemoryMax,MemoryCurrent,FragmentPath,DropInPaths"
+)
+
+
+def run(module, argv: list[str], errors: list[str]) -> str:
+    """The command's output; its failure goes to ``errors`` and into the text (evidence, not a fault)."""
+    try:
+        rc, out, err = module.run_command(argv, handle_exceptions=False)
+    except OSError as exc:  # the binary is missing (a minimal host without dmesg)
+        errors.append(f"{argv[0]}: {exc}")
+        return f"not readable: {exc}"
+    if rc != 0 and not out:
+        errors.append(f"{' '.join(argv[:2])}: exit {rc}: {err.strip()[:200]}")
+        return f"not readable (exit {rc}): {err.strip()}"
+    return out + (err if rc != 0 else "")
+
+
+def unit_state(module, unit: str, errors: list[str]) -> dict:
+    text = run(module, ["systemctl", "show", unit, "-p", PROPERTIES], errors)
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def health(params: dict) -> dict:
+    client = HttpClient(timeout=params["health_timeout"])
+    question = {"method": "GET", "url": params["health_url"], "body": None,
+                "status_code": params["health_status_code"], "expect_json": params["health_expect"]}  # fmt: skip
+    healthy, seen = judge(question, client, None)
+    return {**seen, "healthy": healthy}
+
+
+def quarantine(folder: str, unit: str, errors: list[str]):
+    path = os.path.join(folder, f"{unit}.json")
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        errors.append(f"{path}: {exc.strerror}")
+        return {"unit": unit, "reason": f"quarantine file {path} exists but cannot be read: {exc.strerror}"}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    # a quarantine file that is not what cache_purge writes still quarantines: it is someone's stop sign
+    return data if isinstance(data, dict) else {"unit": unit, "reason": f"quarantine file {path}: {text[:200]}"}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "unit": {"type": "str", "required": True},
+            "logs": {"type": "bool", "default": True},
+            "journal_lines": {"type": "int", "default": 200},
+            "dmesg_lines": {"type": "int", "default": 100},
+            "health_url": {"type": "str", "default": ""},
+            "health_expect": {"type": "dict", "default": {}},
+            "health_status_code": {"type": "list", "elements": "int", "default": [200]},
+            "health_timeout": {"type": "float", "default": 5},
+            "quarantine_dir": {"type": "path", "default": "/var/lib/incident-remediation/quarantine"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    unit = params["unit"]
+    if not UNIT_NAME.match(unit):
+        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
+    if params["journal_lines"] < 0 or params["dmesg_lines"] < 0 or params["health_timeout"] <= 0:
+        module.fail_json(msg="journal_lines and dmesg_lines must be at least 0, health_timeout above 0")
+    errors: list[str] = []
+    state = unit_state(module, unit, errors)
+    answer = health(params) if params["health_url"] else {}
+    logs = {}
+    if params["logs"]:
+        logs["journal"] = run(module, ["journalctl", "--unit", unit, "--lines", str(params["journal_lines"]),
+                                       "--no-pager"], errors)  # fmt: skip
+        logs["status"] = run(module, ["systemctl", "status", "--no-pager", "--full", unit], errors)
+        dmesg = run(module, ["dmesg", "--ctime"], errors)
+        logs["dmesg"] = "\n".join(dmesg.splitlines()[-params["dmesg_lines"] :]) if params["dmesg_lines"] else ""
+    active = state.get("ActiveState") == "active"
+    module.exit_json(
+        changed=False,
+        unit=state,
+        exists=bool(state) and state.get("LoadState") != "not-found",
+        healthy=active and (not answer or answer["healthy"]),
+        health=answer,
+        logs=logs,
+        quarantine=quarantine(params["quarantine_dir"], unit, errors),
+        errors=errors,
+    )
+
+
+if __name__ == "__main__":
+    main()

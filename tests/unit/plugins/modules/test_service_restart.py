@@ -1,0 +1,53 @@
+"""service_restart: the budget decides before anything is restarted; check mode; bad input.
+
+The restart itself (reset-failed, restart, health) runs on real systemd hosts: the restart role's
+molecule scenario and tests/integration/test_incident_flow.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ansible_collections.incident.remediation.plugins.modules import service_restart
+
+
+def restart(run_module, state_dir, check_mode=False, **extra):
+    args = {"unit": "demo-app.service", "state_dir": str(state_dir), "reason": "INC-2", **extra}
+    return run_module(service_restart, args, check_mode=check_mode)
+
+
+def spent(state_dir, count=3):
+    (state_dir / "demo-app.service.json").write_text(
+        json.dumps({"unit": "demo-app.service", "restarts": [{"at": time.time(), "reason": "earlier"}] * count})
+    )
+
+
+def test_a_spent_budget_restarts_nothing_and_says_so(run_module, tmp_path):
+    spent(tmp_path)
+    failed, result = restart(run_module, tmp_path)
+    assert not failed and not result["changed"]
+    assert (result["allowed"], result["restarted"], result["healthy"]) == (False, False, False)
+    assert result["message"] == "restart budget exhausted (3 in the last 15 min): not restarted"
+    assert len(json.loads((tmp_path / "demo-app.service.json").read_text())["restarts"]) == 3
+
+
+def test_check_mode_reports_and_records_nothing(run_module, tmp_path):
+    failed, result = restart(run_module, tmp_path, check_mode=True)
+    assert not failed and result["changed"] and result["allowed"] and not result["restarted"]
+    assert result["message"].startswith("restart allowed (1 of 3 in the last 15 min): would restart")
+    assert not (tmp_path / "demo-app.service.json").exists()
+
+
+def test_a_restart_that_systemd_refuses_fails_with_its_words(run_module, tmp_path):
+    failed, result = restart(run_module, tmp_path)  # this machine has no running systemd
+    assert failed and result["msg"].startswith("systemctl restart demo-app.service failed")
+    assert result["budget"]["used"] == 1, "the restart was taken from the budget before trying"
+
+
+def test_bad_input_is_refused_before_the_budget(run_module, tmp_path):
+    for args, words in (({"unit": "../x"}, "not a systemd unit name"), ({"max_restarts": 0}, "at least 1"),
+                        ({"health_interval": 0}, "health_interval above 0")):  # fmt: skip
+        failed, result = restart(run_module, tmp_path, **args)
+        assert failed and words in result["msg"]
+    assert not (tmp_path / "demo-app.service.json").exists()
