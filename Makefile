@@ -4,11 +4,12 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean
+.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean bench bench-restart bench-fleet bench-load
 
 help:
 	@echo "make test      set up, then lint, unit and integration tests, molecule scenarios (what CI runs)"
 	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
+	@echo "make bench     the benchmarks (restart, fleet, load): figures and plots into docs/benchmarks/"
 	@echo "make lint | unit | integration | e2e | molecule | build | image | setup | demo-clean | clean"
 
 setup:
@@ -39,6 +40,18 @@ molecule: image
 
 test: setup image lint unit integration e2e molecule
 	@echo "make test: all passed"
+
+# Benchmarks (not tests): figures, ratios and plots written into docs/benchmarks/.
+bench: bench-restart bench-fleet bench-load
+
+bench-restart: image
+	$(VENV)/python bench/restart.py --publish
+
+bench-fleet: image
+	$(VENV)/python bench/fleet.py --publish
+
+bench-load: setup
+	$(VENV)/python bench/load.py --publish
 
 demo: image
 	scripts/demo

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +103,37 @@ def bar_plot(path: Path, title: str, labels: list[str], values: list[float], uni
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def start_rulebook(work: Path, rulebook: list, inventory: Path, env: dict):
+    """ansible-rulebook on ``rulebook`` (written as JSON), once its webhook port listens; None without it.
+
+    The port is the first source's; the log is work/rulebook.log.
+    """
+    binary = shutil.which("ansible-rulebook", path=str(ROOT / ".venv" / "bin"))
+    if not binary or not shutil.which("java"):
+        print("ansible-rulebook or Java 17 missing (scripts/setup): no rulebook figures", flush=True)
+        return None
+    port = next(iter(rulebook[0]["sources"][0].values()))["port"]
+    (work / "rulebook.yml").write_text(json.dumps(rulebook))
+    with open(work / "rulebook.log", "w") as log:
+        proc = subprocess.Popen([binary, "--rulebook", str(work / "rulebook.yml"), "-i", str(inventory)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"ansible-rulebook exited {proc.returncode}: {(work / 'rulebook.log').read_text()[-2000:]}"
+            )
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("ansible-rulebook did not listen within 90 s")
+
+
+def stop(proc) -> None:
+    if proc and proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)

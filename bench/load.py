@@ -22,15 +22,13 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 import aiohttp
-from benchlib import ROOT, median, percentile, rss_kib, write
+from benchlib import ROOT, median, percentile, rss_kib, start_rulebook, stop, write
 from monitoring import Receiver, free_port
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -117,35 +115,21 @@ async def burst(url: str, bodies: list[bytes], rate: float) -> dict:
 
 def rulebook_idle_rss(work) -> dict:
     """ansible-rulebook with the eda.builtin.webhook source, idle once it listens: its RSS with the JVM."""
-    binary = shutil.which("ansible-rulebook", path=str(ROOT / ".venv" / "bin"))
-    if not binary or not shutil.which("java"):
-        return {"skipped": "ansible-rulebook or Java 17 missing: run scripts/setup"}
-    port = free_port()
-    rulebook = work / "idle-rulebook.yml"
-    rulebook.write_text(json.dumps([{
+    rulebook = [{
         "name": "idle", "hosts": "all",
-        "sources": [{"eda.builtin.webhook": {"host": "127.0.0.1", "port": port}}],
+        "sources": [{"eda.builtin.webhook": {"host": "127.0.0.1", "port": free_port()}}],
         "rules": [{"name": "print", "condition": "event.payload is defined", "action": {"debug": None}}],
-    }]))  # fmt: skip
+    }]  # fmt: skip
     (work / "inventory.yml").write_text("all: {hosts: {localhost: {ansible_connection: local}}}\n")
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
-    with open(work / "rulebook.log", "w") as log:
-        proc = subprocess.Popen([binary, "--rulebook", str(rulebook), "-i", str(work / "inventory.yml")],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    proc = start_rulebook(work, rulebook, work / "inventory.yml", env)
+    if proc is None:
+        return {"skipped": "ansible-rulebook or Java 17 missing: run scripts/setup"}
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return {"skipped": f"ansible-rulebook exited {proc.returncode}: see {work / 'rulebook.log'}"}
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.3)
         time.sleep(5)  # settled, as the receiver is measured
         return {"rss_kib": rss_kib(proc.pid), "processes": "ansible-rulebook and its children (the JVM is in-process)"}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def main() -> int:

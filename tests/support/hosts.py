@@ -40,6 +40,7 @@ class PodmanHost:
         subprocess.run(["podman", "rm", "-f", self.name], capture_output=True, check=False)
         subprocess.run(
             ["podman", "run", "-d", "--name", self.name, "--hostname", self.name, "--systemd=always",
+             "--cap-add=SYS_PTRACE",  # proxy_config reads /proc/<pid>/environ, as root can on a real host
              "-p", f"127.0.0.1:{self.port}:8080", IMAGE, "/lib/systemd/systemd"],
             capture_output=True, check=True,
         )  # fmt: skip
