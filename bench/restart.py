@@ -28,6 +28,7 @@ import time
 import urllib.request
 from datetime import datetime
 
+import yaml
 from benchlib import ROOT, bar_plot, median, start_rulebook, stop, write
 from hosts import PodmanHost, ansible_env, deploy, image_exists, playbook, write_inventory
 from monitoring import Receiver, free_port
@@ -116,8 +117,13 @@ def start_eda(ctx: dict):
                        "service": "demo-app", "mitigation": "restart", "restart_budget_max": 1000,
                        "incident_evidence_dir": str(ctx["work"] / "rulebook-incidents")}}}}],
     }]  # fmt: skip
+    # ansible-rulebook copies the inventory file alone into its runner's folder: group_vars inline
+    inventory = yaml.safe_load(ctx["inventory"].read_text())
+    group_vars = yaml.safe_load((ctx["inventory"].parent / "group_vars" / "demo_app.yml").read_text())
+    inventory["all"]["children"]["demo_app"]["vars"] = group_vars
+    (ctx["work"] / "rulebook-inventory.yml").write_text(yaml.safe_dump(inventory))
     env = ansible_env(PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
-    return start_rulebook(ctx["work"], rulebook, ctx["inventory"], env)
+    return start_rulebook(ctx["work"], rulebook, ctx["work"] / "rulebook-inventory.yml", env)
 
 
 def rulebook(host: PodmanHost, ctx: dict) -> float:

@@ -17,6 +17,28 @@ import time
 UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,250}$")
 
 
+# The options every module that spends or reads the budget takes (restart_budget, service_restart).
+BUDGET_SPEC = {
+    "unit": {"type": "str", "required": True},
+    "max_restarts": {"type": "int", "default": 3},
+    "window": {"type": "int", "default": 900},
+    "reason": {"type": "str", "default": ""},
+    "state_dir": {"type": "path", "default": "/var/lib/incident-remediation/restart-budget"},
+}
+
+
+def check_unit(module, unit: str) -> None:
+    """fail_json unless ``unit`` is a plain systemd unit name (it becomes a file name and an argv item)."""
+    if not UNIT_NAME.match(unit):
+        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
+
+
+def check_budget(module) -> None:
+    check_unit(module, module.params["unit"])
+    if module.params["max_restarts"] < 1 or module.params["window"] < 1:
+        module.fail_json(msg="max_restarts and window must be at least 1")
+
+
 class BudgetError(Exception):
     """The budget cannot be read or written; the message says what to do."""
 

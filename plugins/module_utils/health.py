@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ansible_collections.incident.remediation.plugins.module_utils.client import HttpClient
 from ansible_collections.incident.remediation.plugins.module_utils.conditions import json_mismatches, show
 from ansible_collections.incident.remediation.plugins.module_utils.errors import TransportError
 
@@ -46,3 +47,10 @@ def expectation(params: dict) -> str:
     if params["body_regex"]:
         parts.append(f"body matching /{params['body_regex']}/")
     return ", ".join(parts)
+
+
+def probe(url: str, expect_json: dict, status_code: list, timeout: float):
+    """A check for polling.poll: GET ``url`` and judge it (no body pattern, no redirects' options)."""
+    client = HttpClient(timeout=timeout)
+    question = {"method": "GET", "url": url, "body": None, "status_code": status_code, "expect_json": expect_json}
+    return lambda: judge(question, client, None)

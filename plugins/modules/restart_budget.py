@@ -105,29 +105,23 @@ path:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME, BudgetError, take
+from ansible_collections.incident.remediation.plugins.module_utils.budget import (
+    BUDGET_SPEC,
+    BudgetError,
+    check_budget,
+    take,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "unit": {"type": "str", "required": True},
-            "max_restarts": {"type": "int", "default": 3},
-            "window": {"type": "int", "default": 900},
-            "spend": {"type": "bool", "default": False},
-            "reason": {"type": "str", "default": ""},
-            "state_dir": {"type": "path", "default": "/var/lib/incident-remediation/restart-budget"},
-        },
+        argument_spec={**BUDGET_SPEC, "spend": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
     params = module.params
-    unit = params["unit"]
-    if not UNIT_NAME.match(unit):
-        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
-    if params["max_restarts"] < 1 or params["window"] < 1:
-        module.fail_json(msg="max_restarts and window must be at least 1")
+    check_budget(module)
     try:
-        verdict = take(unit, max_restarts=params["max_restarts"], window=params["window"],
+        verdict = take(params["unit"], max_restarts=params["max_restarts"], window=params["window"],
                        state_dir=params["state_dir"], reason=params["reason"], spend=params["spend"],
                        dry_run=module.check_mode)  # fmt: skip
     except BudgetError as exc:

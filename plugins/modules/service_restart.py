@@ -118,9 +118,13 @@ message:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME, BudgetError, take
-from ansible_collections.incident.remediation.plugins.module_utils.client import HttpClient
-from ansible_collections.incident.remediation.plugins.module_utils.health import judge
+from ansible_collections.incident.remediation.plugins.module_utils.budget import (
+    BUDGET_SPEC,
+    BudgetError,
+    check_budget,
+    take,
+)
+from ansible_collections.incident.remediation.plugins.module_utils.health import probe
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
 
 
@@ -137,21 +141,10 @@ def active_check(module, unit: str):
     return check
 
 
-def health_check(params: dict):
-    client = HttpClient(timeout=min(5.0, params["health_wait"] or 5.0))
-    question = {"method": "GET", "url": params["health_url"], "body": None,
-                "status_code": params["health_status_code"], "expect_json": params["health_expect"]}  # fmt: skip
-    return lambda: judge(question, client, None)
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "unit": {"type": "str", "required": True},
-            "max_restarts": {"type": "int", "default": 3},
-            "window": {"type": "int", "default": 900},
-            "state_dir": {"type": "path", "default": "/var/lib/incident-remediation/restart-budget"},
-            "reason": {"type": "str", "default": ""},
+            **BUDGET_SPEC,
             "health_url": {"type": "str", "default": ""},
             "health_expect": {"type": "dict", "default": {}},
             "health_status_code": {"type": "list", "elements": "int", "default": [200]},
@@ -162,10 +155,7 @@ def main() -> None:
     )
     params = module.params
     unit = params["unit"]
-    if not UNIT_NAME.match(unit):
-        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
-    if params["max_restarts"] < 1 or params["window"] < 1:
-        module.fail_json(msg="max_restarts and window must be at least 1")
+    check_budget(module)
     if params["health_wait"] < 0 or params["health_interval"] <= 0:
         module.fail_json(msg="health_wait must be at least 0 and health_interval above 0")
     try:
@@ -187,7 +177,9 @@ def main() -> None:
     rc, error = systemctl(module, "restart", unit)
     if rc != 0:
         module.fail_json(msg=f"systemctl restart {unit} failed (exit {rc}): {error}", changed=True, **result)
-    check = health_check(params) if params["health_url"] else active_check(module, unit)
+    timeout = min(5.0, params["health_wait"] or 5.0)
+    check = (probe(params["health_url"], params["health_expect"], params["health_status_code"], timeout)
+             if params["health_url"] else active_check(module, unit))  # fmt: skip
     outcome = poll(check, wait=params["health_wait"], interval=params["health_interval"])
     result.update(restarted=True, healthy=outcome.satisfied, health=outcome.last, seconds=round(outcome.elapsed, 2))
     where = params["health_url"] or f"{unit} active"

@@ -115,9 +115,8 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.budget import UNIT_NAME
-from ansible_collections.incident.remediation.plugins.module_utils.client import HttpClient
-from ansible_collections.incident.remediation.plugins.module_utils.health import judge
+from ansible_collections.incident.remediation.plugins.module_utils.budget import check_unit
+from ansible_collections.incident.remediation.plugins.module_utils.health import probe
 
 PROPERTIES = (
     "LoadState,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,ExecMainCode,"
@@ -144,10 +143,8 @@ def unit_state(module, unit: str, errors: list[str]) -> dict:
 
 
 def health(params: dict) -> dict:
-    client = HttpClient(timeout=params["health_timeout"])
-    question = {"method": "GET", "url": params["health_url"], "body": None,
-                "status_code": params["health_status_code"], "expect_json": params["health_expect"]}  # fmt: skip
-    healthy, seen = judge(question, client, None)
+    ask = probe(params["health_url"], params["health_expect"], params["health_status_code"], params["health_timeout"])
+    healthy, seen = ask()
     return {**seen, "healthy": healthy}
 
 
@@ -186,8 +183,7 @@ def main() -> None:
     )
     params = module.params
     unit = params["unit"]
-    if not UNIT_NAME.match(unit):
-        module.fail_json(msg=f"unit {unit!r} is not a systemd unit name (letters, digits, ':_.@-' only)")
+    check_unit(module, unit)
     if params["journal_lines"] < 0 or params["dmesg_lines"] < 0 or params["health_timeout"] <= 0:
         module.fail_json(msg="journal_lines and dmesg_lines must be at least 0, health_timeout above 0")
     errors: list[str] = []
