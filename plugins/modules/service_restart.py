@@ -16,6 +16,10 @@ description:
   - The module does not fail on an exhausted budget or a service that stays unhealthy; it reports
     RV(allowed) and RV(healthy) and the role decides whether to fail or to escalate to a rollback.
     It fails when the restart itself cannot be done (systemctl refuses), or on bad input.
+  - One restart of a unit at a time on a host. A second run that arrives while another restarts the
+    same unit (two operators, an operator and an alert) waits for it under a file lock in O(state_dir),
+    then asks the health itself; healthy, it does not restart again and spends no budget
+    (RV(restarted=false), RV(healthy=true)).
   - In check mode it reports whether a restart would be allowed and does nothing.
 author: incident.remediation contributors
 options:
@@ -117,6 +121,9 @@ message:
   type: str
 """
 
+import fcntl
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.remediation.plugins.module_utils.budget import (
     BUDGET_SPEC,
@@ -158,6 +165,34 @@ def main() -> None:
     check_budget(module)
     if params["health_wait"] < 0 or params["health_interval"] <= 0:
         module.fail_json(msg="health_wait must be at least 0 and health_interval above 0")
+    timeout = min(5.0, params["health_wait"] or 5.0)
+    check = (probe(params["health_url"], params["health_expect"], params["health_status_code"], timeout)
+             if params["health_url"] else active_check(module, unit))  # fmt: skip
+    if module.check_mode:
+        restart(module, params, check)
+    try:
+        os.makedirs(params["state_dir"], mode=0o755, exist_ok=True)
+        lock = open(os.path.join(params["state_dir"], f".{unit}.restart.lock"), "a+")  # noqa: SIM115
+    except OSError as exc:
+        module.fail_json(msg=f"cannot lock the restart of {unit} in {params['state_dir']}: {exc.strerror}")
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # another run (an operator, a second controller) is restarting this unit: wait for its outcome,
+            # and do not restart a service that its restart has just made healthy
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            healthy, seen = check()
+            if healthy:
+                said = "healthy after another run's restart: not restarted again"
+                module.exit_json(changed=False, allowed=True, budget={"message": f"no restart taken, {said}"},
+                                 restarted=False, healthy=True, health=seen, seconds=0.0, message=said)  # fmt: skip
+        restart(module, params, check)
+
+
+def restart(module, params: dict, check) -> None:
+    """Budget, reset-failed, restart, health wait; exits the module."""
+    unit = params["unit"]
     try:
         budget = take(unit, max_restarts=params["max_restarts"], window=params["window"],
                       state_dir=params["state_dir"], reason=params["reason"], spend=True,
@@ -177,9 +212,6 @@ def main() -> None:
     rc, error = systemctl(module, "restart", unit)
     if rc != 0:
         module.fail_json(msg=f"systemctl restart {unit} failed (exit {rc}): {error}", changed=True, **result)
-    timeout = min(5.0, params["health_wait"] or 5.0)
-    check = (probe(params["health_url"], params["health_expect"], params["health_status_code"], timeout)
-             if params["health_url"] else active_check(module, unit))  # fmt: skip
     outcome = poll(check, wait=params["health_wait"], interval=params["health_interval"])
     result.update(restarted=True, healthy=outcome.satisfied, health=outcome.last, seconds=round(outcome.elapsed, 2))
     where = params["health_url"] or f"{unit} active"

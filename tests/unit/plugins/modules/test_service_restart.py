@@ -6,7 +6,9 @@ molecule scenario and tests/integration/test_incident_flow.py.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 import time
 
 from ansible_collections.incident.remediation.plugins.modules import service_restart
@@ -51,3 +53,18 @@ def test_bad_input_is_refused_before_the_budget(run_module, tmp_path):
         failed, result = restart(run_module, tmp_path, **args)
         assert failed and words in result["msg"]
     assert not (tmp_path / "demo-app.service.json").exists()
+
+
+def test_a_run_that_waited_for_another_runs_restart_does_not_restart_again(run_module, tmp_path, httpserver):
+    httpserver.expect_request("/health").respond_with_json({"status": "ready"})
+    held = open(tmp_path / ".demo-app.service.restart.lock", "a+")  # noqa: SIM115  (the other run's lock)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(0.5, held.close).start()  # the other run's restart ends
+    started = time.monotonic()
+    failed, result = restart(run_module, tmp_path, health_url=httpserver.url_for("/health"),
+                             health_expect={"status": "ready"})  # fmt: skip
+    assert time.monotonic() - started >= 0.4, "it waited for the other run"
+    assert not failed and not result["changed"], result
+    assert (result["restarted"], result["healthy"]) == (False, True)
+    assert result["message"] == "healthy after another run's restart: not restarted again"
+    assert not (tmp_path / "demo-app.service.json").exists(), "no restart taken from the budget"

@@ -1,0 +1,176 @@
+"""The receiver against bad input, bursts and many hosts, as a real process with real ansible-runner jobs.
+
+Fuzz: FUZZ_EXAMPLES generated bodies (default 1,000 here; `FUZZ_EXAMPLES=10000 scripts/pytest
+tests/integration/test_receiver_hardening.py -k fuzz` is the full run, docs/testing.md) go to the running
+receiver: every answer is a 2xx with verdicts or a clear 4xx, it never crashes, and no job starts.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from monitoring import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "hardening-token-0123456789abcdef"
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
+RECORD = str(ROOT / "tests/fixtures/receiver/record.yml")
+
+
+def alert(fingerprint: str, host: str, alertname: str = "DemoAppDown") -> dict:
+    return {"status": "firing", "labels": {"alertname": alertname, "instance": f"{host}:8080", "severity": "critical"},
+            "annotations": {}, "startsAt": "2026-11-23T22:00:00Z", "endsAt": "", "generatorURL": "",
+            "fingerprint": fingerprint}  # fmt: skip
+
+
+def payload(*alerts) -> dict:
+    return {"version": "4", "status": "firing", "alerts": list(alerts)}
+
+
+def start(work: Path, hosts: int, max_jobs: int, hold: int = 1, alertname: str = "DemoAppDown") -> Receiver:
+    (work / "out").mkdir(parents=True, exist_ok=True)
+    local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
+    (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, hosts + 1)))
+    route = {"name": "down", "alertname": alertname, "playbook": RECORD, "mitigation": "restart",
+             "vars": {"out_dir": str(work / "out"), "hold": hold}, "cooldown": 0, "concurrency": hosts}  # fmt: skip
+    config = {"inventory": str(work / "hosts"), "ansible_config": str(ROOT / "ansible.cfg"),
+              "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
+              "routes": [route]}  # fmt: skip
+    return Receiver(work, config, TOKEN).start()
+
+
+def records(work: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((work / "out").glob("*.json"))]
+
+
+# --- fuzz ------------------------------------------------------------------------------------------
+SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+JSON = st.recursive(
+    SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=25,
+)
+LABELS = st.dictionaries(st.text(max_size=12), st.text(max_size=40) | SCALAR, max_size=5)
+ALERTISH = st.fixed_dictionaries(
+    {},
+    optional={"status": st.sampled_from(["firing", "resolved", "", "FIRING"]) | SCALAR, "labels": LABELS | JSON,
+              "annotations": LABELS | JSON, "startsAt": st.text(max_size=30) | SCALAR, "fingerprint": SCALAR,
+              "generatorURL": st.text(max_size=60) | SCALAR},
+)  # fmt: skip
+BODIES = st.one_of(
+    st.binary(max_size=200),  # not JSON, not UTF-8
+    JSON.map(lambda v: json.dumps(v).encode()),  # JSON of any shape
+    st.fixed_dictionaries(
+        {"version": st.sampled_from(["4", "3", 4, None]), "alerts": st.lists(ALERTISH, max_size=4)}
+    ).map(lambda v: json.dumps(v).encode()),  # almost a payload
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=50).map(
+        lambda t: ('{"version":"4","alerts":[' + t).encode()
+    ),
+    st.integers(65537, 70000).map(lambda n: b'{"version": "4", "pad": "' + b"x" * n + b'"}'),  # over the body limit
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory):
+    # the route acts on an alert name no generated body carries: a valid payload is recorded and refused
+    server = start(tmp_path_factory.mktemp("fuzz"), hosts=1, max_jobs=1, alertname="NeverGeneratedByTheFuzzer")
+    yield server
+    server.stop()
+
+
+def test_fuzzed_bodies_get_a_clear_answer_and_start_nothing(fuzzed):
+    connection = http.client.HTTPConnection("127.0.0.1", fuzzed.port, timeout=10)
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(BODIES)
+    def post(body: bytes) -> None:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        connection.request("POST", "/alerts", body=body, headers=headers)
+        answer = connection.getresponse()
+        data = json.loads(answer.read() or b"{}")
+        seen[answer.status] = seen.get(answer.status, 0) + 1
+        if answer.status == 413:  # the server closes the connection after refusing a large body
+            connection.close()
+        assert answer.status in (202, 400, 413, 422), (answer.status, data, body[:200])
+        if answer.status == 202:
+            assert all(a["verdict"] in ("refused", "resolved") for a in data["alerts"]), data
+        else:
+            assert data.get("error"), data
+
+    post()
+    assert fuzzed.proc.poll() is None, "the receiver is still running"
+    assert fuzzed.get("/jobs?limit=10")["jobs"] == [], "no job started"
+    assert sum(seen.values()) >= EXAMPLES and {400, 422} <= set(seen), seen
+
+
+# --- bursts and many hosts ------------------------------------------------------------------------
+def test_100_concurrent_identical_alerts_make_one_remediation(tmp_path):
+    server = start(tmp_path, hosts=1, max_jobs=2, hold=2)
+    try:
+        answers: list[tuple[int, dict]] = []
+        barrier = threading.Barrier(100)
+
+        def post() -> None:
+            barrier.wait()
+            answers.append(server.post(payload(alert("5a5e", "web1"))))
+
+        threads = [threading.Thread(target=post) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        verdicts = [body["alerts"][0]["verdict"] for status, body in answers if status == 202]
+        assert len(verdicts) == 100 and verdicts.count("accepted") == 1, verdicts
+        assert set(verdicts) <= {"accepted", "deduped"}
+        (job_id,) = {body["alerts"][0]["job_id"] for _, body in answers}
+        assert server.wait_job(job_id)["state"] == "succeeded"
+        assert len(records(tmp_path)) == 1, "one remediation ran"
+    finally:
+        server.stop()
+
+
+def test_alerts_for_10_hosts_run_10_remediations_never_more_than_max_jobs_at_once(tmp_path):
+    server = start(tmp_path, hosts=10, max_jobs=3, hold=2)
+    try:
+        status, body = server.post(payload(*(alert(f"{i:04x}", f"web{i}") for i in range(1, 11))))
+        assert status == 202 and [a["verdict"] for a in body["alerts"]] == ["accepted"] * 10
+        jobs = [server.wait_job(a["job_id"], timeout=180) for a in body["alerts"]]
+        assert {j["state"] for j in jobs} == {"succeeded"}
+    finally:
+        server.stop()
+    runs = records(tmp_path)
+    assert sorted(r["host"] for r in runs) == sorted(f"web{i}" for i in range(1, 11))
+    edges = sorted([(r["started"], 1) for r in runs] + [(r["ended"], -1) for r in runs])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak <= 3, f"{peak} remediations at once with max_jobs 3"
+    assert peak >= 2, "the limit is used, not a queue of one"
+
+
+# --- the token --------------------------------------------------------------------------------------
+def test_the_token_is_never_written_anywhere(tmp_path):
+    server = start(tmp_path, hosts=1, max_jobs=1)
+    wrong = "wrong-token-that-must-not-be-logged-0123"
+    try:
+        assert server.post(payload(alert("7001", "web1")), token=wrong)[0] == 401
+        _, body = server.post(payload(alert("7002", "web1")))
+        server.wait_job(body["alerts"][0]["job_id"])
+    finally:
+        server.stop()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert TOKEN.encode() not in content, f"the token is in {path}"
+            assert wrong.encode() not in content, f"a presented token is in {path}"
