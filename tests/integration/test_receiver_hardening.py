@@ -8,16 +8,21 @@ receiver: every answer is a 2xx with verdicts or a clear 4xx, it never crashes, 
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
+import random
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from monitoring import Receiver
+
+from incident_remediation.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hardening-token-0123456789abcdef"
@@ -40,7 +45,8 @@ def start(work: Path, hosts: int, max_jobs: int, hold: int = 1, alertname: str =
     local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
     (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, hosts + 1)))
     route = {"name": "down", "alertname": alertname, "playbook": RECORD, "mitigation": "restart",
-             "vars": {"out_dir": str(work / "out"), "hold": hold}, "cooldown": 0, "concurrency": hosts}  # fmt: skip
+             "severities": ["critical"], "vars": {"out_dir": str(work / "out"), "hold": hold}, "cooldown": 0,
+             "concurrency": hosts}  # fmt: skip
     config = {"inventory": str(work / "hosts"), "ansible_config": str(ROOT / "ansible.cfg"),
               "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
               "routes": [route]}  # fmt: skip
@@ -174,3 +180,56 @@ def test_the_token_is_never_written_anywhere(tmp_path):
             content = path.read_bytes()
             assert TOKEN.encode() not in content, f"the token is in {path}"
             assert wrong.encode() not in content, f"a presented token is in {path}"
+
+
+# --- crashes ----------------------------------------------------------------------------------------
+def test_a_receiver_killed_20_times_while_alerts_arrive_loses_none_and_runs_none_twice(tmp_path):
+    server = start(tmp_path, hosts=3, max_jobs=2, hold=0)
+    acknowledged: dict[str, str] = {}  # fingerprint -> job id ("" when the verdict started no job)
+    numbers = itertools.count(1)
+    chance = random.Random(20261123)
+    try:
+        for _ in range(20):
+            stop = threading.Event()
+
+            def feed(stop=stop) -> None:
+                while not stop.is_set():
+                    n = next(numbers)
+                    one = alert(f"{n:06x}", f"web{n % 3 + 1}")
+                    one["labels"]["severity"] = "critical" if n % 4 == 0 else "warning"  # 1 in 4 starts a job
+                    try:
+                        status, body = server.post(payload(one))
+                    except OSError:  # killed under us: that alert got no answer, so no promise
+                        return
+                    if status == 202:
+                        acknowledged[one["fingerprint"]] = body["alerts"][0].get("job_id") or ""
+                    time.sleep(0.1)
+
+            feeder = threading.Thread(target=feed)
+            feeder.start()
+            time.sleep(chance.uniform(0.3, 2.0))
+            server.kill()
+            stop.set()
+            feeder.join()
+            journal = Journal(server.workdir / "data" / "journal.sqlite")
+            try:
+                recorded = {a["fingerprint"] for a in journal.alerts(limit=100000)}
+            finally:
+                journal.close()
+            assert set(acknowledged) <= recorded, f"answered but lost: {sorted(set(acknowledged) - recorded)}"
+            server.start()
+        deadline = time.monotonic() + 180
+        while server.get("/jobs?state=queued&limit=1")["jobs"] or server.get("/jobs?state=running&limit=1")["jobs"]:
+            assert time.monotonic() < deadline, "jobs still queued or running after 180 s"
+            time.sleep(0.5)
+        jobs = {j["id"]: j for j in server.get("/jobs?limit=100000")["jobs"]}
+    finally:
+        server.stop()
+    started = [job_id for job_id in acknowledged.values() if job_id]
+    assert len(acknowledged) >= 40 and len(started) >= 8, (len(acknowledged), len(started))
+    states = {jobs[job_id]["state"] for job_id in started}
+    assert states <= {"succeeded", "interrupted"}, states
+    runs = [r["incident_id"] for r in records(tmp_path)]
+    assert len(runs) == len(set(runs)), "a job ran twice"
+    ran = {jobs[job_id]["incident_id"] for job_id in started if jobs[job_id]["state"] == "succeeded"}
+    assert ran <= set(runs), "a job reported succeeded without running"
