@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
@@ -35,11 +34,15 @@ class ActionModule(ActionBase):
         folder = os.path.expanduser(args["dir"])
         bad = [name for name in args["files"] if not plain_name(str(name))]
         if bad:
-            raise AnsibleActionFail(f"evidence file names must be plain names inside {folder}, got {bad!r}")
+            return {
+                **result,
+                "failed": True,
+                "msg": f"evidence file names must be plain names inside {folder}, got {bad!r}",
+            }
         try:
             mode = int(str(args["mode"]), 8)
         except ValueError:
-            raise AnsibleActionFail(f"mode must be octal like 0600, got {args['mode']!r}") from None
+            return {**result, "failed": True, "msg": f"mode must be octal like 0600, got {args['mode']!r}"}
         paths = [os.path.join(folder, str(name)) for name in args["files"]]
         result.update(changed=True, dir=folder, files=paths)
         if self._task.check_mode:
@@ -53,5 +56,7 @@ class ActionModule(ActionBase):
                     out.write(to_text(content if isinstance(content, str) else str(content)))
                 os.chmod(path, mode)
         except OSError as exc:
-            raise AnsibleActionFail(f"cannot write evidence in {folder}: {exc.strerror} ({exc.filename})") from None
+            # a failed result, not an exception: the caller's failed_when (evidence never blocks) must apply
+            return {**result, "changed": False, "failed": True,
+                    "msg": f"cannot write evidence in {folder}: {exc.strerror} ({exc.filename})"}  # fmt: skip
         return result

@@ -1,0 +1,107 @@
+"""The restart remediation when something around it is broken: it fixes what it can, says clearly what it
+could not, keeps its evidence, and leaves the host no worse. One podman systemd host; monitoring that is
+"down" is a loopback port nothing listens on. The table is in docs/fault-matrix.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hosts import PodmanHost, deploy, image_exists, playbook, write_inventory
+from monitoring import free_port
+
+from incident_remediation.extravars import write_unsafe
+
+pytestmark = [
+    pytest.mark.podman,
+    pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
+]
+HOST = "remediation-it-faults"
+DOWN = f"http://127.0.0.1:{free_port()}"  # nothing listens: Prometheus or Alertmanager down
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    work = tmp_path_factory.mktemp("faults")
+    server = PodmanHost(HOST, free_port())
+    try:
+        server.start()
+        inventory = write_inventory(work / "deploy", [HOST], {})
+        deploy(inventory, HOST)
+        yield server, work
+    finally:
+        server.stop()
+
+
+def remediate(host, name: str, service: dict | None = None, alert: dict | None = None, **extra) -> tuple:
+    """Crash demo-app, run remediate.yml (restart) with this description; (rc, outcome, output, folder)."""
+    server, work = host
+    server.sh("rm -rf /var/lib/incident-remediation")
+    if server.health() is not None:
+        server.crash()
+    inventory = write_inventory(work / name, [HOST], {"alerts": {"DemoAppDown": "restart"}, **(service or {})})
+    incidents = work / name / "incidents"
+    variables = {"incident_evidence_dir": str(incidents), "incident_verify_hold": 2, "incident_verify_wait": 10,
+                 "incident_verify_interval": 1, "incident_id": f"FAULT-{name}", **extra}  # fmt: skip
+    arguments = ["-e", json.dumps(variables)]
+    if alert:
+        arguments += ["-e", f"@{write_unsafe(work / f'{name}.json', {'alert': alert})}"]
+    else:
+        arguments += ["-e", "service=demo-app", "-e", "mitigation=restart"]
+    done = playbook(inventory, "incident.remediation.remediate", "--limit", HOST, *arguments,
+                    INCIDENT_TIMELINE_DIR=str(incidents))  # fmt: skip
+    folder = incidents / f"FAULT-{name}"
+    events = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    outcome = next(e["data"] for e in events if e["event"] == "outcome")
+    return done.returncode, outcome, done.stdout, folder
+
+
+def alert_with_expression() -> dict:
+    labels = {"alertname": "DemoAppDown", "instance": f"{HOST}:8080", "severity": "critical", "service": "demo-app"}
+    return {"status": "firing", "labels": labels, "annotations": {}, "startsAt": "2026-11-23T23:00:00Z",
+            "generatorURL": "http://prometheus/graph?g0.expr=up+%3D%3D+0",
+            "fingerprint": "00000000000fa017"}  # fmt: skip
+
+
+def test_alertmanager_down_does_not_stop_the_fix(host):
+    rc, outcome, output, _ = remediate(host, "am-down", {"alertmanager_url": DOWN}, alert_with_expression())
+    assert rc == 0 and outcome["status"] == "resolved", output[-3000:]
+    assert outcome["silence"]["state"].startswith("not created: ") and "127.0.0.1" in outcome["silence"]["state"]
+    assert host[0].health()["status"] == "ready"
+
+
+def test_prometheus_down_fails_the_proof_not_the_service(host):
+    rc, outcome, output, folder = remediate(host, "prom-down", {"prometheus_url": DOWN}, alert_with_expression())
+    assert rc != 0 and outcome["status"] == "failed", output[-3000:]
+    assert DOWN.split("//")[1] in outcome["reason"], outcome["reason"]
+    assert host[0].health()["status"] == "ready", "the restart itself was done; only the proof is missing"
+    assert (folder / HOST / "diagnose" / "logs.txt").exists(), "the evidence is kept"
+
+
+def test_a_unit_that_does_not_exist_is_refused_and_nothing_changes(host):
+    if host[0].health() is not None:
+        host[0].crash()
+    before = host[0].unit("ActiveState", "MainPID", "NRestarts")
+    rc, outcome, _, _ = remediate(host, "no-unit", {"unit": "ghost.service"})
+    assert rc != 0 and outcome["status"] == "failed"
+    assert "does not exist" in outcome["reason"], outcome["reason"]
+    assert host[0].unit("ActiveState", "MainPID", "NRestarts") == before, "demo-app left as it was"
+    assert host[0].sh("ls /var/lib/incident-remediation/restart-budget 2>/dev/null", check=False).stdout == ""
+
+
+def test_an_evidence_folder_that_cannot_be_written_does_not_block_the_fix(host, tmp_path):
+    blocked = tmp_path / "full"
+    blocked.write_text("a file where the evidence folder should be, as a full or read-only disk would refuse")
+    rc, outcome, output, _ = remediate(host, "no-evidence", incident_evidence_dir=str(blocked / "incidents"))
+    assert rc == 0 and outcome["status"] == "resolved", output[-3000:]
+    assert "cannot write evidence" in outcome["diagnosis"]["evidence"], outcome["diagnosis"]
+    assert host[0].health()["status"] == "ready"
+
+
+def test_a_host_that_cannot_be_reached_fails_clearly(host, tmp_path):
+    inventory = write_inventory(tmp_path, ["remediation-it-faults-gone"], {})
+    done = playbook(inventory, "incident.remediation.restart", "-e", "service=demo-app",
+                    INCIDENT_TIMELINE_DIR=str(tmp_path / "incidents"))  # fmt: skip
+    assert done.returncode != 0
+    assert "UNREACHABLE" in done.stdout and "remediation-it-faults-gone" in done.stdout, done.stdout[-2000:]
