@@ -15,7 +15,8 @@ description:
     active) until it is healthy or O(health_wait) runs out.
   - The module does not fail on an exhausted budget or a service that stays unhealthy; it reports
     RV(allowed) and RV(healthy) and the role decides whether to fail or to escalate to a rollback.
-    It fails when the restart itself cannot be done (systemctl refuses), or on bad input.
+    A restart that systemd refuses (a release that exits at start) is reported as not healthy, with
+    systemd's words in RV(message). The module fails only on bad input or an unusable budget file.
   - One restart of a unit at a time on a host. A second run that arrives while another restarts the
     same unit (two operators, an operator and an alert) waits for it under a file lock in O(state_dir),
     then asks the health itself; healthy, it does not restart again and spends no budget
@@ -210,8 +211,9 @@ def restart(module, params: dict, check) -> None:
     if state == "failed":  # a crash loop that hit its start limit: systemd refuses to start it until reset
         systemctl(module, "reset-failed", unit)
     rc, error = systemctl(module, "restart", unit)
-    if rc != 0:
-        module.fail_json(msg=f"systemctl restart {unit} failed (exit {rc}): {error}", changed=True, **result)
+    if rc != 0:  # e.g. a release that exits at start: not healthy, and the role escalates or fails with this
+        result["health"] = {"error": error}
+        module.exit_json(changed=True, message=f"systemctl restart {unit} failed (exit {rc}): {error}", **result)
     outcome = poll(check, wait=params["health_wait"], interval=params["health_interval"])
     result.update(restarted=True, healthy=outcome.satisfied, health=outcome.last, seconds=round(outcome.elapsed, 2))
     where = params["health_url"] or f"{unit} active"

@@ -41,9 +41,10 @@ def test_check_mode_reports_and_records_nothing(run_module, tmp_path):
     assert not (tmp_path / "demo-app.service.json").exists()
 
 
-def test_a_restart_that_systemd_refuses_fails_with_its_words(run_module, tmp_path):
+def test_a_restart_that_systemd_refuses_is_not_healthy_in_its_words(run_module, tmp_path):
     failed, result = restart(run_module, tmp_path)  # this machine has no running systemd
-    assert failed and result["msg"].startswith("systemctl restart demo-app.service failed")
+    assert not failed and result["changed"] and (result["restarted"], result["healthy"]) == (False, False)
+    assert result["message"].startswith("systemctl restart demo-app.service failed")
     assert result["budget"]["used"] == 1, "the restart was taken from the budget before trying"
 
 
