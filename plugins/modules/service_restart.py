@@ -207,9 +207,9 @@ def restart(module, params: dict, check) -> None:
     if module.check_mode:
         module.exit_json(changed=True, message=f"{budget['message']}: would restart {unit}", **result)
 
-    _, state = systemctl(module, "show", unit, "-p", "ActiveState", "--value")
-    if state == "failed":  # a crash loop that hit its start limit: systemd refuses to start it until reset
-        systemctl(module, "reset-failed", unit)
+    # a crash loop counts against the unit's start limit (failed, or about to be): systemd refuses a restart
+    # until it is reset, so always reset first (harmless on a healthy unit)
+    systemctl(module, "reset-failed", unit)
     rc, error = systemctl(module, "restart", unit)
     if rc != 0:  # e.g. a release that exits at start: not healthy, and the role escalates or fails with this
         result["health"] = {"error": error}
