@@ -50,7 +50,7 @@ from pathlib import Path
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_report import read_events, render
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 
 
 def utc_now() -> str:

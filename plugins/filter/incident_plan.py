@@ -102,7 +102,7 @@ MITIGATION_OPTIONS = {
     "proxy_config": {"state", "http_proxy", "https_proxy"},
     "config_change": {"set", "remove", "api_url", "body", "apply"},
 }
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 
 
 def _fail(message: str):

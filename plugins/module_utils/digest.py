@@ -17,7 +17,7 @@ import re
 
 from ansible_collections.incident.remediation.plugins.module_utils.errors import ManifestError
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _SUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 

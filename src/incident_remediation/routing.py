@@ -73,7 +73,7 @@ def target_host(route: Route, alert: Alert) -> str:
     return ""
 
 
-HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}\Z")
 PATTERN_WORDS = {"all", "ungrouped"}
 
 

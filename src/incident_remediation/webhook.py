@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from incident_remediation.errors import PayloadError
 
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_ALERTS = 1000
 MAX_VALUE = 4096
 

@@ -6,27 +6,9 @@ Each role is included on localhost with one bad variable beside its required one
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
+from role_runs import REQUIRED, run_role
 
-ROOT = Path(__file__).resolve().parents[2]
-
-REQUIRED = {
-    "restart": {"restart_unit": "demo-app.service"},
-    "rollback": {"rollback_root": "/opt/demo-app", "rollback_unit": "demo-app.service"},
-    "cache_purge": {"cache_purge_unit": "demo-app.service", "cache_purge_root": "/var/cache/demo-app",
-                    "cache_purge_manifest": "/var/cache/demo-app/manifest.sha256"},
-    "memory_limit": {"memory_limit_unit": "demo-app.service"},
-    "proxy_config": {"proxy_config_unit": "demo-app.service"},
-    "config_change": {"config_change_unit": "demo-app.service", "config_change_path": "/etc/demo-app/config.yml"},
-    "incident": {},
-}  # fmt: skip
 BAD = [
     ("restart", {"restart_budget_max": "three"}, "restart_budget_max"),
     ("restart", {"restart_health_expect": ["status", "ready"]}, "restart_health_expect"),
@@ -42,21 +24,6 @@ BAD = [
     ("incident", {"incident_act_on": "P0"}, None),  # a string becomes a one-item list: allowed, not a crash
     ("incident", {"incident_silence_on_failure": "forget"}, "incident_silence_on_failure"),
 ]
-
-
-def run_role(tmp_path: Path, role: str, variables: dict) -> tuple[int, list[dict]]:
-    """The role on localhost by ansible-playbook; (rc, [{task, failed, msg}] of every task that ran)."""
-    play = [{"name": "bad input", "hosts": "localhost", "connection": "local", "gather_facts": False,
-             "roles": [{"role": f"incident.remediation.{role}", "vars": variables}]}]  # fmt: skip
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-           "ANSIBLE_PYTHON_INTERPRETER": sys.executable}  # fmt: skip
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,",
-                           str(tmp_path / "play.yml")], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
-    tasks = json.loads(done.stdout)["plays"][0]["tasks"]
-    ran = [{"task": t["task"]["name"], **t["hosts"]["localhost"]} for t in tasks if "localhost" in t["hosts"]]
-    return done.returncode, ran
 
 
 @pytest.mark.parametrize(("role", "bad", "named"), BAD, ids=[f"{r}-{next(iter(b))}" for r, b, _ in BAD])
