@@ -10,12 +10,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import tempfile
 import time
 
-UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,250}$")
-
+from ansible_collections.incident.remediation.plugins.module_utils.names import UNIT_NAME
 
 # The options every module that spends or reads the budget takes (restart_budget, service_restart).
 BUDGET_SPEC = {
@@ -51,22 +49,27 @@ def describe_window(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def read_restarts(handle) -> list[dict]:
+def _entries(data: dict, kind: str) -> list[dict]:
+    return [r for r in data.get(kind, []) if isinstance(r, dict) and isinstance(r.get("at"), (int, float))]
+
+
+def read_record(handle) -> dict:
+    """The budget file's restarts and escalations (an older file without escalations has none)."""
     handle.seek(0)
     text = handle.read()
-    if not text.strip():
-        return []
-    data = json.loads(text)
-    return [r for r in data.get("restarts", []) if isinstance(r, dict) and isinstance(r.get("at"), (int, float))]
+    data = json.loads(text) if text.strip() else {}
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return {"restarts": _entries(data, "restarts"), "escalations": _entries(data, "escalations")}
 
 
-def write_restarts(path: str, unit: str, restarts: list[dict]) -> None:
+def write_record(path: str, unit: str, record: dict) -> None:
     """Replace the file atomically: a crash mid-write leaves the old record, never half a file."""
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".budget-")
     try:
         with os.fdopen(fd, "w") as out:
-            json.dump({"unit": unit, "restarts": restarts}, out, indent=1)
+            json.dump({"unit": unit, **record}, out, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
@@ -77,13 +80,21 @@ def write_restarts(path: str, unit: str, restarts: list[dict]) -> None:
         raise
 
 
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def take(unit: str, *, max_restarts: int, window: int, state_dir: str, reason: str = "", spend: bool = False,
-         dry_run: bool = False) -> dict:  # fmt: skip
+         dry_run: bool = False, escalation: bool = False) -> dict:  # fmt: skip
     """Check the budget and, with ``spend``, take a restart (recorded unless ``dry_run``).
 
-    Returns the verdict: allowed, changed, used, remaining, restarts, next_allowed_at, message, path.
+    With ``escalation`` the same is done for the window's single escalation (a rollback in place of
+    a restart the budget refused): one per window, so a storm of alerts escalates once.
+    Returns the verdict: allowed, changed, used, remaining, restarts, escalations, next_allowed_at,
+    message, path.
     """
     path = os.path.join(state_dir, f"{unit}.json")
+    kind, limit = ("escalations", 1) if escalation else ("restarts", max_restarts)
     try:
         os.makedirs(state_dir, mode=0o755, exist_ok=True)
         with open(os.path.join(state_dir, f".{unit}.lock"), "a+") as lock:
@@ -91,31 +102,39 @@ def take(unit: str, *, max_restarts: int, window: int, state_dir: str, reason: s
             now = time.time()
             try:
                 with open(path) as handle:
-                    restarts = read_restarts(handle)
+                    record = read_record(handle)
             except FileNotFoundError:
-                restarts = []
+                record = {"restarts": [], "escalations": []}
             except ValueError as exc:
                 raise BudgetError(f"budget file {path} is not valid JSON ({exc}); move it aside to reset it") from None
-            in_window = [r for r in restarts if now - r["at"] < window]
-            allowed = len(in_window) < max_restarts
+            record = {key: [r for r in entries if now - r["at"] < window] for key, entries in record.items()}
+            in_window = record[kind]
+            allowed = len(in_window) < limit
             changed = allowed and spend
             if changed:
                 in_window.append({"at": now, "reason": reason})
                 if not dry_run:
-                    write_restarts(path, unit, in_window)
+                    write_record(path, unit, record)
     except OSError as exc:
         raise BudgetError(f"cannot use the restart budget in {state_dir}: {exc.strerror} ({exc.filename})") from None
     used = len(in_window)
     span = describe_window(window)
+    if escalation:
+        message = (f"escalation allowed (none in the last {span})" if allowed else
+                   f"already escalated in the last {span} (at {_when(in_window[-1]['at'])}, "
+                   f"{in_window[-1].get('reason') or 'no reason recorded'})")  # fmt: skip
+    elif allowed:
+        message = f"restart allowed ({used} of {max_restarts} in the last {span})"
+    else:
+        message = f"restart budget exhausted ({used} in the last {span})"
     return {
         "allowed": allowed,
         "changed": changed,
         "used": used,
-        "remaining": max(max_restarts - used, 0),
-        "restarts": in_window,
+        "remaining": max(limit - used, 0),
+        "restarts": record["restarts"],
+        "escalations": record["escalations"],
         "next_allowed_at": None if allowed else min(r["at"] for r in in_window) + window,
-        "message": f"restart allowed ({used} of {max_restarts} in the last {span})"
-        if allowed
-        else f"restart budget exhausted ({used} in the last {span})",
+        "message": message,
         "path": path,
     }

@@ -16,6 +16,9 @@ description:
   - With O(spend=true) a restart is taken when one is left (RV(allowed=true), C(changed)); when none is left
     nothing is recorded and RV(allowed=false) comes back with RV(message) saying so. The module does not fail
     on an exhausted budget; the role decides whether to fail or escalate.
+  - With O(escalation=true) the same is done for the window's single escalation (a rollback in place of
+    the restart the budget refused), recorded in the same file. One per window, so a flapping alert that
+    re-fires fifty times escalates once and is refused after that.
   - In check mode it reports whether a restart would be allowed and records nothing.
 author: incident.remediation contributors
 attributes:
@@ -44,6 +47,12 @@ options:
     description: Take one restart from the budget when one is left. V(false) only reads it.
     type: bool
     default: false
+  escalation:
+    description:
+      - Spend (or, without O(spend), check) the window's one escalation instead of a restart. O(max_restarts)
+        does not apply to it; O(window) does.
+    type: bool
+    default: false
   reason:
     description: Recorded with the restart (an incident id, an alert, an operator).
     type: str
@@ -68,6 +77,15 @@ EXAMPLES = r"""
   ansible.builtin.fail:
     msg: "{{ budget.message }}"
   when: not budget.allowed
+
+- name: Take the window's one escalation before rolling back
+  incident.remediation.restart_budget:
+    unit: demo-app.service
+    window: 900
+    escalation: true
+    spend: true
+    reason: "incident INC-20261123-0042: restart budget exhausted"
+  register: escalation
 """
 
 RETURN = r"""
@@ -90,12 +108,19 @@ restarts:
   returned: always
   type: list
   elements: dict
+escalations:
+  description: The escalations in the window (at most one), each with C(at) and C(reason).
+  returned: always
+  type: list
+  elements: dict
 next_allowed_at:
   description: Epoch seconds when the oldest restart leaves the window; V(null) while restarts are left.
   returned: always
   type: float
 message:
-  description: The verdict in words, for example C(restart budget exhausted (3 in the last 15 min)).
+  description:
+    - The verdict in words, for example C(restart budget exhausted (3 in the last 15 min)) or
+      C(already escalated in the last 15 min (at 2026-11-24T03:12:09Z, incident INC-42 - budget exhausted)).
   returned: always
   type: str
 path:
@@ -115,7 +140,11 @@ from ansible_collections.incident.remediation.plugins.module_utils.budget import
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={**BUDGET_SPEC, "spend": {"type": "bool", "default": False}},
+        argument_spec={
+            **BUDGET_SPEC,
+            "spend": {"type": "bool", "default": False},
+            "escalation": {"type": "bool", "default": False},
+        },
         supports_check_mode=True,
     )
     params = module.params
@@ -123,7 +152,7 @@ def main() -> None:
     try:
         verdict = take(params["unit"], max_restarts=params["max_restarts"], window=params["window"],
                        state_dir=params["state_dir"], reason=params["reason"], spend=params["spend"],
-                       dry_run=module.check_mode)  # fmt: skip
+                       dry_run=module.check_mode, escalation=params["escalation"])  # fmt: skip
     except BudgetError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**verdict)

@@ -165,6 +165,9 @@ def _follow_ups(plan: dict, outcomes: dict) -> list[str]:
     for host, outcome in sorted(outcomes.items()):
         if outcome.get("status") == "failed":
             rows.append((f"Find why {outcome.get('mitigation')} did not fix {host}: {outcome.get('reason')}", "P0"))
+        elif outcome.get("status") == "refused":
+            rows.append((f"A safety limit stopped {outcome.get('mitigation')} on {host}, an engineer decides next: "
+                         f"{outcome.get('reason')}", "P0"))  # fmt: skip
         elif outcome.get("status") == "diagnosed":
             rows.append((f"Decide the mitigation for {host} ({plan.get('mitigation') or 'none mapped'})", priority))
     lines = ["## Follow-ups", "", "| Action | Owner | Due Date | Priority |", "|---|---|---|---|"]

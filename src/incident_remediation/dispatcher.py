@@ -18,6 +18,7 @@ from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
 from incident_remediation.routing import Decision, decide, extra_vars, incident_id
+from incident_remediation.runner import outcomes
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
@@ -138,6 +139,8 @@ class Dispatcher:
                 state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
             self.journal.set_state(job["id"], state, rc=rc, reason=reason)
             self.metrics.observe_job(time.monotonic() - started)
+            for outcome in await asyncio.to_thread(outcomes, self.config, job["id"]):
+                self.metrics.inc("remediate_incidents_total", outcome=str(outcome.get("status") or "unknown"))
             log.info("job %s: %s %s", job["id"], state, reason)
             return state
 

@@ -6,6 +6,10 @@ import itertools
 import threading
 
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
+HELP = {
+    "remediate_incidents_total": "Incident outcomes the jobs recorded, per host (resolved, failed, refused, ...).",
+    "remediate_requests_rejected_total": "Requests refused before any alert was read, by reason.",
+}
 
 
 class Metrics:
@@ -37,6 +41,8 @@ class Metrics:
             buckets, total = list(self.duration_buckets), self.duration_sum
         for name, samples in itertools.groupby(counters, key=lambda item: item[0][0]):
             if name != "remediate_alerts_total":  # its HELP and TYPE lead the page, samples or not
+                if name in HELP:
+                    lines.append(f"# HELP {name} {HELP[name]}")
                 lines.append(f"# TYPE {name} counter")
             for (_, labels), value in samples:
                 inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)

@@ -77,3 +77,17 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
 
 def timelines(config: Config, job_id: str) -> list[Path]:
     return sorted((job_dir(config, job_id) / "incidents").glob("*/timeline.jsonl"))
+
+
+def outcomes(config: Config, job_id: str) -> list[dict]:
+    """Each host's incident outcome the job recorded (the timelines' outcome events; a torn line is skipped)."""
+    found = []
+    for path in timelines(config, job_id):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "outcome" and isinstance(event.get("data"), dict):
+                found.append(event["data"])
+    return found

@@ -148,3 +148,27 @@ def test_a_runner_that_raises_fails_the_job_instead_of_leaving_it_running(make):
 
     job = asyncio.run(scenario())
     assert job["state"] == "failed" and "OSError: ansible-playbook not found" in job["reason"]
+
+
+def test_incident_outcomes_from_the_job_timelines_are_counted(make, tmp_path):
+    def run(config, job):  # what the timeline callback leaves: one outcome per host, a torn last line
+        folder = tmp_path / "jobs" / job["id"] / "incidents" / "INC-1"
+        folder.mkdir(parents=True)
+        lines = [
+            '{"event": "outcome", "host": "web1", "data": {"status": "refused", "reason": "refused: budget"}}',
+            '{"event": "outcome", "host": "web2", "data": {"status": "resolved"}}',
+            '{"event": "outc',
+        ]
+        (folder / "timeline.jsonl").write_text("\n".join(lines))  # fmt: skip
+        return "failed", 2, "web1: refused: budget"
+
+    async def scenario():
+        dispatcher = make(run)
+        dispatcher.submit([alert()])
+        await dispatcher.drain()
+        return dispatcher.metrics.render({})
+
+    page = asyncio.run(scenario())
+    assert 'remediate_incidents_total{outcome="refused"} 1' in page
+    assert 'remediate_incidents_total{outcome="resolved"} 1' in page
+    assert "# HELP remediate_incidents_total" in page

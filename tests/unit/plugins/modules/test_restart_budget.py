@@ -98,3 +98,34 @@ def test_corrupt_budget_file_is_a_clear_error(tmp_path, run_module):
 def test_zero_budget_is_refused(tmp_path, run_module):
     failed, result = spend(run_module, tmp_path, max_restarts=0)
     assert failed and "at least 1" in result["msg"]
+
+
+def test_one_escalation_per_window_beside_the_restarts(tmp_path, run_module):
+    for _ in range(3):
+        spend(run_module, tmp_path)
+    failed, first = spend(run_module, tmp_path, escalation=True, reason="INC-1: budget exhausted")
+    assert not failed and first["allowed"] and first["changed"]
+    assert first["message"] == "escalation allowed (none in the last 15 min)"
+    failed, second = spend(run_module, tmp_path, escalation=True, reason="INC-2")
+    assert not failed and (second["allowed"], second["changed"]) == (False, False)
+    assert second["message"].startswith("already escalated in the last 15 min (at 20")
+    assert second["message"].endswith("Z, INC-1: budget exhausted)")
+    stored = json.loads((tmp_path / "demo-app.service.json").read_text())
+    assert len(stored["restarts"]) == 3, "taking the escalation keeps the restarts"
+    assert [e["reason"] for e in stored["escalations"]] == ["INC-1: budget exhausted"]
+    failed, restart = spend(run_module, tmp_path)
+    assert not restart["allowed"] and len(restart["escalations"]) == 1, "a restart keeps the escalation"
+
+
+def test_an_escalation_leaves_the_window(tmp_path, run_module):
+    old = time.time() - 901
+    (tmp_path / "demo-app.service.json").write_text(
+        json.dumps({"unit": "demo-app.service", "restarts": [], "escalations": [{"at": old, "reason": "old"}]})
+    )
+    failed, result = spend(run_module, tmp_path, escalation=True)
+    assert not failed and result["allowed"] and [e["reason"] for e in result["escalations"]] == ["INC-1"]
+
+
+def test_checking_an_escalation_records_nothing(tmp_path, run_module):
+    failed, result = spend(run_module, tmp_path, escalation=True, check_mode=True)
+    assert not failed and result["allowed"] and not (tmp_path / "demo-app.service.json").exists()
