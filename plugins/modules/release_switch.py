@@ -50,6 +50,12 @@ options:
     description: Recorded in the bad marker.
     type: str
     default: rolled back
+  allow_bad:
+    description:
+      - Switch to O(version) even when it is marked bad; its marker is kept. The rollback role uses it to go back
+        to the release it started from when the release it rolled back to is broken too.
+    type: bool
+    default: false
   bad_marker:
     description: Name of the marker file in a bad release's directory.
     type: str
@@ -98,8 +104,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+from ansible_collections.incident.remediation.plugins.module_utils.names import RELEASE_NAME
 
 
 def version_key(name: str) -> list:
@@ -146,13 +151,13 @@ class Deployment:
         os.replace(tmp, self.current_link)
 
 
-def choose(deployment: Deployment, current: str, wanted: str | None, releases: list[str]) -> str:
+def choose(deployment: Deployment, current: str, wanted: str | None, releases: list[str], allow_bad: bool) -> str:
     if wanted is not None:
         if not RELEASE_NAME.match(wanted):
             raise ValueError(f"version {wanted!r} is not a release name")
         if wanted not in releases:
             raise ValueError(f"release {wanted} not found in {deployment.releases_dir} (have: {', '.join(releases)})")
-        if wanted != current and deployment.is_bad(wanted):
+        if wanted != current and deployment.is_bad(wanted) and not allow_bad:
             raise ValueError(f"release {wanted} is marked bad; remove its {deployment.marker} to allow it")
         return wanted
     older = [r for r in releases if version_key(r) < version_key(current) and not deployment.is_bad(r)]
@@ -174,6 +179,7 @@ def main() -> None:
             "mark_bad": {"type": "bool", "default": True},
             "reason": {"type": "str", "default": "rolled back"},
             "bad_marker": {"type": "str", "default": ".incident-remediation-bad"},
+            "allow_bad": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -184,7 +190,7 @@ def main() -> None:
     try:
         releases = deployment.releases()
         current = deployment.current()
-        target = choose(deployment, current, params["version"], releases)
+        target = choose(deployment, current, params["version"], releases, params["allow_bad"])
     except FileNotFoundError as exc:
         module.fail_json(msg=f"not a deployment: {exc.filename} does not exist")
     except ValueError as exc:

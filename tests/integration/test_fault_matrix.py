@@ -105,3 +105,28 @@ def test_a_host_that_cannot_be_reached_fails_clearly(host, tmp_path):
                     INCIDENT_TIMELINE_DIR=str(tmp_path / "incidents"))  # fmt: skip
     assert done.returncode != 0
     assert "UNREACHABLE" in done.stdout and "remediation-it-faults-gone" in done.stdout, done.stdout[-2000:]
+
+
+def test_a_rollback_target_broken_too_puts_the_host_back_as_it_was(host):
+    """1.1.0 crashes at start and 1.0.0, the rollback target, never gets ready: the run fails, and the host
+    is back on 1.1.0 with its config, both releases marked bad, the service down as before (not worse)."""
+    server, work = host
+    inventory = write_inventory(work / "broken-deploy", [HOST], {})
+    deploy(inventory, HOST, {"demo_app_releases": [
+        {"version": "1.0.0", "faults": {"never_ready": True}, "config": {"log_level": "warning"}},
+        {"version": "1.1.0", "faults": {"crash_at_start": True}}], "demo_app_wait_ready": False})  # fmt: skip
+    config_sum = "sha256sum /etc/demo-app/config.yml"
+    before = (server.sh("readlink /opt/demo-app/current").stdout, server.sh(config_sum).stdout)
+    assert server.health() is None, "1.1.0 is down before the remediation"
+    try:
+        rc, outcome, output, _ = remediate(host, "both-broken", options={"escalate": True})
+        assert rc != 0 and outcome["status"] == "failed", output[-3000:]
+        assert "back from 1.1.0 to 1.0.0, but it is not healthy" in outcome["reason"], outcome["reason"]
+        assert "Switched back to 1.1.0 with its config" in outcome["reason"], outcome["reason"]
+        after = (server.sh("readlink /opt/demo-app/current").stdout, server.sh(config_sum).stdout)
+        assert after == before, "same release, same config as before the rollback"
+        marked = server.sh("ls /opt/demo-app/releases/*/.incident-remediation-bad").stdout
+        assert "1.0.0/" in marked and "1.1.0/" in marked, "neither is picked by a later rollback"
+        assert server.health() is None, "down as before, on the release it was on"
+    finally:
+        deploy(inventory, HOST, {"demo_app_releases": [{"version": "1.0.0"}]})

@@ -104,3 +104,14 @@ def test_not_a_deployment(tmp_path, run_module):
 def test_natural_version_order():
     names = ["1.10.0", "1.9.2", "1.2.0", "10.0", "2.0.0-rc1", "2.0.0"]
     assert sorted(names, key=release_switch.version_key) == ["1.2.0", "1.9.2", "1.10.0", "2.0.0", "2.0.0-rc1", "10.0"]
+
+
+def test_switching_back_to_a_bad_release_needs_allow_bad_and_keeps_its_marker(deployment, run_module):
+    switch(run_module, deployment, reason="INC-8")  # 1.10.0 -> 1.9.0, 1.10.0 marked bad
+    failed, result = switch(run_module, deployment, version="1.10.0")
+    assert failed and "release 1.10.0 is marked bad" in result["msg"] and current(deployment) == "releases/1.9.0"
+    failed, result = switch(run_module, deployment, version="1.10.0", allow_bad=True, reason="1.9.0 broken too")
+    assert not failed and (result["previous"], result["target"], result["marked_bad"]) == ("1.9.0", "1.10.0", "1.9.0")
+    assert current(deployment) == "releases/1.10.0"
+    assert json.loads((deployment / "releases/1.10.0/.incident-remediation-bad").read_text())["reason"] == "INC-8"
+    assert {r["version"] for r in result["releases"] if r["bad"]} == {"1.9.0", "1.10.0"}
