@@ -16,6 +16,9 @@ description:
     the post-incident review in the runbooks' template, rendered from every run recorded for that incident.
   - Runs without an incident are not recorded, so the callback can stay enabled for every playbook.
   - Results of C(no_log) tasks are never written.
+  - A host whose run ends before its close phase still gets an outcome, so that the report and the
+    receiver's metrics say so - C(unreachable) when the host was lost (the mitigation may be partly
+    done; the silence, if any, is kept until it ends) or C(failed) with the last failure.
 requirements:
   - enable with C(callbacks_enabled = incident.remediation.incident_timeline) in C(ansible.cfg)
     (the collection's own C(ansible.cfg) does)
@@ -117,10 +120,13 @@ class CallbackModule(CallbackBase):
         self.files: TimelineFiles | None = None
         self.limit = 300
         self.incident: dict[str, str] = {}  # host -> incident id
+        self.mitigation: dict[str, str] = {}  # host -> its plan's mitigation
         self.pending: dict[str, list[dict]] = {}  # host -> events before its incident was known
         self.phase: dict[str, str] = {}
         self.phase_started: dict[str, list[tuple[str, float]]] = {}
         self.outcome: dict[str, dict] = {}
+        self.last_failure: dict[str, tuple[str, str, str]] = {}  # host -> (status, task, message)
+        self.silence: dict[str, str] = {}  # host -> the silence its acknowledge phase created
         self.started: dict[tuple[str, str], float] = {}
 
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
@@ -149,6 +155,7 @@ class CallbackModule(CallbackBase):
             self._display.warning(f"incident_timeline: {host} declared an unusable incident id {incident_id!r}")
             return
         self.incident[host] = incident_id
+        self.mitigation[host] = str(plan.get("mitigation") or "")
         for event in self.pending.pop(host, []):
             self._write(incident_id, event)
         self._emit(host, {"event": "incident", "data": plan})
@@ -170,6 +177,11 @@ class CallbackModule(CallbackBase):
         if status in ("ok", "changed") and isinstance(data.get("ansible_facts"), dict):
             self._facts(host, data["ansible_facts"])
         started = self.started.pop((host, task._uuid), None)
+        text = short_result(data, status, self.limit)
+        if status in ("failed", "unreachable"):
+            self.last_failure[host] = (status, task.get_name().strip(), text)
+        elif isinstance(data.get("silence_id"), str) and self.phase.get(host) == "acknowledge":
+            self.silence[host] = data["silence_id"]
         self._emit(
             host,
             {
@@ -179,7 +191,7 @@ class CallbackModule(CallbackBase):
                 "status": status,
                 "changed": bool(data.get("changed")),
                 "elapsed": round(time.monotonic() - started, 3) if started is not None else None,
-                "result": short_result(data, status, self.limit),
+                "result": text,
             },
         )
 
@@ -199,7 +211,27 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result) -> None:
         self._task_event(result, "unreachable")
 
+    def _unclosed(self, host: str) -> dict:
+        """The outcome of a host whose run ended before its close phase recorded one."""
+        kind, task, text = self.last_failure.get(host, ("", "", "no failure recorded"))
+        phase = self.phase.get(host) or "first"
+        if kind == "unreachable":
+            status = "unreachable"
+            reason = (f"the run lost {host} during the {phase} phase (task '{task}': {text}); the mitigation may "
+                      "be partly done: check the host before acting again")  # fmt: skip
+        else:
+            status = "failed"
+            reason = f"the run ended during the {phase} phase, before close"
+            reason += f" (task '{task}': {text})" if task else ""
+        silence = self.silence.get(host, "")
+        return {"status": status, "reason": reason, "mitigation": self.mitigation.get(host, ""), "ended": utc_now(),
+                "silence": {"id": silence, "state": "kept until it ends, the incident not being closed" if silence
+                            else "none recorded"}}  # fmt: skip
+
     def v2_playbook_on_stats(self, stats) -> None:
+        for host in sorted(set(self.incident) - set(self.outcome)):
+            self.outcome[host] = self._unclosed(host)
+            self._emit(host, {"event": "outcome", "data": self.outcome[host]})
         for host in sorted(self.incident):
             self._emit(host, {"event": "run_end", "data": stats.summarize(host)})
         for incident_id in sorted(set(self.incident.values())):
@@ -214,7 +246,7 @@ class CallbackModule(CallbackBase):
             self._display.warning(f"incident_timeline: the report of {incident_id} was {report}")
         self._display.banner(f"INCIDENT {incident_id}")
         for host in sorted(h for h, i in self.incident.items() if i == incident_id):
-            outcome = self.outcome.get(host, {"status": "unfinished", "reason": "the run stopped before close"})
+            outcome = self.outcome[host]
             self._display.display(f"{host}: {outcome.get('status')} - {outcome.get('reason', '')}")
             marks = self.phase_started.get(host, [])
             spans = [

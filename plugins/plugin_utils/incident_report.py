@@ -168,6 +168,8 @@ def _follow_ups(plan: dict, outcomes: dict) -> list[str]:
         elif outcome.get("status") == "refused":
             rows.append((f"A safety limit stopped {outcome.get('mitigation')} on {host}, an engineer decides next: "
                          f"{outcome.get('reason')}", "P0"))  # fmt: skip
+        elif outcome.get("status") == "unreachable":
+            rows.append((f"Check {host} by hand, the run lost it mid-way: {outcome.get('reason')}", "P0"))
         elif outcome.get("status") == "diagnosed":
             rows.append((f"Decide the mitigation for {host} ({plan.get('mitigation') or 'none mapped'})", priority))
     lines = ["## Follow-ups", "", "| Action | Owner | Due Date | Priority |", "|---|---|---|---|"]

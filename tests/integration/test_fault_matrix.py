@@ -6,10 +6,14 @@ could not, keeps its evidence, and leaves the host no worse. One podman systemd 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from hosts import PodmanHost, deploy, image_exists, playbook, write_inventory
-from monitoring import free_port
+from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, image_exists, playbook, write_inventory
+from monitoring import Alertmanager, Prometheus, free_port
 
 from incident_remediation.extravars import write_unsafe
 
@@ -34,8 +38,36 @@ def host(tmp_path_factory):
         server.stop()
 
 
-def remediate(host, name: str, service: dict | None = None, alert: dict | None = None, **extra) -> tuple:
-    """Crash demo-app, run remediate.yml (restart) with this description; (rc, outcome, output, folder)."""
+def timeline(folder: Path) -> list[dict]:
+    path = folder / "timeline.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_until(command: list[str], env: dict, folder: Path, when: Callable[[dict], bool], then: Callable[[], None],
+              timeout: float = 600) -> tuple[int, str]:  # fmt: skip
+    """Run the playbook; the first time its timeline has an event ``when`` matches, call ``then`` (the fault)."""
+    log = folder.parent / f"{folder.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    deadline, injected = time.monotonic() + timeout, False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if not injected and any(when(event) for event in timeline(folder)):
+            then()
+            injected = True
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    output = log.read_text()
+    assert injected, f"the fault was never injected: {output[-3000:]}"
+    return proc.returncode, output
+
+
+def remediate(host, name: str, service: dict | None = None, alert: dict | None = None,
+              during: tuple[Callable[[dict], bool], Callable[[], None]] | None = None, **extra) -> tuple:  # fmt: skip
+    """Crash demo-app, run remediate.yml (restart) with this description, with ``during`` = (when, fault)
+    injected mid-run; (rc, outcome, output, folder)."""
     server, work = host
     server.sh("rm -rf /var/lib/incident-remediation")
     if server.health() is not None:
@@ -49,12 +81,20 @@ def remediate(host, name: str, service: dict | None = None, alert: dict | None =
         arguments += ["-e", f"@{write_unsafe(work / f'{name}.json', {'alert': alert})}"]
     else:
         arguments += ["-e", "service=demo-app", "-e", "mitigation=restart"]
-    done = playbook(inventory, "incident.remediation.remediate", "--limit", HOST, *arguments,
-                    INCIDENT_TIMELINE_DIR=str(incidents))  # fmt: skip
+    arguments = ["incident.remediation.remediate", "--limit", HOST, *arguments]
     folder = incidents / f"FAULT-{name}"
-    events = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
-    outcome = next(e["data"] for e in events if e["event"] == "outcome")
-    return done.returncode, outcome, done.stdout, folder
+    if during:
+        command, env = [PLAYBOOK, "-i", str(inventory), *arguments], ansible_env(INCIDENT_TIMELINE_DIR=str(incidents))
+        rc, output = run_until(command, env, folder, *during)
+    else:
+        done = playbook(inventory, *arguments, INCIDENT_TIMELINE_DIR=str(incidents))
+        rc, output = done.returncode, done.stdout
+    outcome = next(e["data"] for e in timeline(folder) if e["event"] == "outcome")
+    return rc, outcome, output, folder
+
+
+def entering(phase: str) -> Callable[[dict], bool]:
+    return lambda event: event["event"] == "phase" and event["phase"] == phase
 
 
 def alert_with_expression() -> dict:
@@ -130,3 +170,70 @@ def test_a_rollback_target_broken_too_puts_the_host_back_as_it_was(host):
         assert server.health() is None, "down as before, on the release it was on"
     finally:
         deploy(inventory, HOST, {"demo_app_releases": [{"version": "1.0.0"}]})
+
+
+# --- faults injected mid-run, at a chosen phase ------------------------------------------------------------
+
+
+@pytest.fixture
+def monitoring(tmp_path):
+    """Prometheus and Alertmanager of this test alone: the fault stops them."""
+    prometheus = Prometheus(tmp_path / "prometheus", targets=[]).start()
+    alertmanager = Alertmanager(tmp_path / "alertmanager").start()
+    yield prometheus, alertmanager
+    prometheus.stop()
+    alertmanager.stop()
+
+
+def urls(monitoring) -> dict:
+    return {"prometheus_url": monitoring[0].url, "alertmanager_url": monitoring[1].url}
+
+
+def test_prometheus_going_down_mid_verify_fails_the_proof_not_the_service(host, monitoring):
+    prometheus = monitoring[0]
+
+    def fault():
+        time.sleep(1)  # into the alert expression's 8 s hold
+        prometheus.stop()
+
+    rc, outcome, output, folder = remediate(host, "prom-dies", urls(monitoring), alert_with_expression(),
+                                            during=(entering("verify"), fault), incident_verify_hold=8,
+                                            incident_verify_wait=15)  # fmt: skip
+    assert rc != 0 and outcome["status"] == "failed", output[-3000:]
+    assert prometheus.url.split("//")[1] in outcome["reason"], outcome["reason"]
+    assert outcome["silence"]["state"].startswith("kept until it ends"), outcome["silence"]
+    assert host[0].health()["status"] == "ready", "the restart was done; only the proof is missing"
+    assert (folder / HOST / "diagnose" / "logs.txt").exists(), "the evidence is kept"
+
+
+def test_alertmanager_going_down_mid_run_does_not_stop_the_fix(host, monitoring):
+    alertmanager = monitoring[1]
+    rc, outcome, output, _ = remediate(host, "am-dies", urls(monitoring), alert_with_expression(),
+                                       during=(entering("resolve"), alertmanager.stop))  # fmt: skip
+    assert rc == 0 and outcome["status"] == "resolved", output[-3000:]
+    silence = outcome["silence"]
+    assert silence["id"] and silence["state"].startswith("not expired: "), silence
+    assert alertmanager.url.split("//")[1] in silence["state"], silence
+    assert host[0].health()["status"] == "ready"
+
+
+def test_a_host_lost_mid_resolve_is_reported_and_comes_back_as_it_was(host, monitoring):
+    server = host[0]
+    state = "readlink /opt/demo-app/current; sha256sum /etc/demo-app/config.yml; ls /etc/systemd/system/*.d"
+    before = server.sh(state).stdout
+
+    def lose_the_host():
+        subprocess.run(["podman", "stop", "-t", "0", HOST], capture_output=True, check=True)
+
+    try:
+        rc, outcome, output, folder = remediate(host, "host-lost", urls(monitoring), alert_with_expression(),
+                                                during=(entering("resolve"), lose_the_host))  # fmt: skip
+        assert rc != 0 and outcome["status"] == "unreachable", output[-3000:]
+        assert outcome["reason"].startswith(f"the run lost {HOST} during the resolve phase"), outcome["reason"]
+        active = [s["id"] for s in monitoring[1].silences() if s["status"]["state"] == "active"]
+        assert outcome["silence"]["id"] in active, "kept, as on any failure"
+        report = (folder / "report.md").read_text()
+        assert f"Check {HOST} by hand, the run lost it mid-way" in report, report
+    finally:
+        server.start_again()
+    assert server.sh(state).stdout == before, "same release, config and drop-ins as before the run"

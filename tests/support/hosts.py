@@ -44,6 +44,14 @@ class PodmanHost:
              "-p", f"127.0.0.1:{self.port}:8080", IMAGE, "/lib/systemd/systemd"],
             capture_output=True, check=True,
         )  # fmt: skip
+        return self.wait_for_systemd(timeout)
+
+    def start_again(self, timeout: float = 30) -> PodmanHost:
+        """Boot a stopped host again, its disk as it was (a host back after a loss)."""
+        subprocess.run(["podman", "start", self.name], capture_output=True, check=True)
+        return self.wait_for_systemd(timeout)
+
+    def wait_for_systemd(self, timeout: float) -> PodmanHost:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self.sh("systemctl is-system-running", check=False).stdout.strip()

@@ -134,3 +134,25 @@ def test_an_unusable_incident_id_is_refused_with_a_warning(tmp_path):
     done = run(tmp_path, play)
     assert "declared an unusable incident id '../../etc'" in done.stdout + done.stderr
     assert not (tmp_path / "inc").exists()
+
+
+def test_a_host_lost_or_stopped_before_close_still_gets_an_outcome(tmp_path):
+    """h2 becomes unreachable mid-resolve (an ssh connection to a closed port); h1 fails outside any rescue."""
+    lose = {"name": "Lose h2", "ansible.builtin.command": "true", "when": "inventory_hostname == 'h2'",
+            "vars": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9,
+                     "ansible_ssh_args": "-o ConnectTimeout=2"}}  # fmt: skip
+    stop = {"name": "Stop h1", "ansible.builtin.fail": {"msg": "stopped here"}, "when": "inventory_hostname == 'h1'"}
+    tasks = PLAY["tasks"]
+    play = {**PLAY, "tasks": [*tasks[:5], lose, stop, *tasks[5:]]}
+    done = run(tmp_path, play, check=False)
+    assert done.returncode != 0
+    outcomes = {e["host"]: e["data"] for e in events(tmp_path) if e["event"] == "outcome"}
+    assert outcomes["h2"]["status"] == "unreachable", outcomes
+    assert outcomes["h2"]["reason"].startswith("the run lost h2 during the diagnose phase (task 'Lose h2': ")
+    assert outcomes["h2"]["mitigation"] == "restart" and outcomes["h2"]["silence"]["id"] == ""
+    assert outcomes["h1"]["status"] == "failed", outcomes
+    stopped = "the run ended during the diagnose phase, before close (task 'Stop h1': stopped here)"
+    assert outcomes["h1"]["reason"] == stopped
+    assert "h2: unreachable - the run lost h2" in done.stdout
+    report = (tmp_path / "inc" / "INC-TEST-1" / "report.md").read_text()
+    assert "| Check h2 by hand, the run lost it mid-way: the run lost h2" in report
