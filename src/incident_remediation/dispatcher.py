@@ -18,7 +18,7 @@ from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
 from incident_remediation.routing import Decision, decide, extra_vars, incident_id
-from incident_remediation.runner import outcomes
+from incident_remediation.runner import outcomes, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
@@ -145,10 +145,20 @@ class Dispatcher:
             return state
 
     async def recover(self) -> list[dict]:
-        """At start: jobs a crash left running are marked interrupted (and returned); queued ones run now."""
+        """At start: jobs a crash left running are marked interrupted (and returned), what is left of their
+        playbooks is stopped first, and the outcomes they recorded are said; then queued ones run."""
         interrupted, queued = self.journal.recover()
         for job in interrupted:
-            log.warning("job %s was interrupted: the receiver stopped while it ran", job["id"])
+            pids = await asyncio.to_thread(stop_orphans, self.config, job["id"])
+            recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
+            reason = "the receiver stopped while the job ran"
+            if pids:
+                reason += (f"; its playbook was still running (pids {', '.join(map(str, pids))}) and was stopped "
+                           f"at recovery: the remediation may be partly done, check {job['target']}")  # fmt: skip
+            if recorded:
+                reason += "; outcome recorded before: " + ", ".join(str(o.get("status")) for o in recorded)
+            self.journal.set_state(job["id"], "interrupted", reason=reason)
+            log.warning("interrupted job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
         for job in queued:
             self.schedule(job)
         return interrupted

@@ -110,10 +110,7 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
 
     async def start(_app: web.Application) -> None:
         purged = dispatcher.journal.purge(dispatcher.config.retention_days)
-        interrupted = await dispatcher.recover()
-        for job in interrupted:
-            log.warning("interrupted job %s (%s on %s) is reported as interrupted", job["id"], job["playbook"],
-                        job["target"])  # fmt: skip
+        interrupted = await dispatcher.recover()  # logs each, with what was left of it
         log.info("journal %s: %d interrupted, %d purged", dispatcher.journal.path, len(interrupted), purged)
 
     async def stop(_app: web.Application) -> None:

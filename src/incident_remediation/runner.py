@@ -7,9 +7,12 @@ jobs/<id>/incidents/      the incident timeline, evidence and post-incident repo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 from incident_remediation.config import Config
@@ -90,4 +93,35 @@ def outcomes(config: Config, job_id: str) -> list[dict]:
                 continue
             if isinstance(event, dict) and event.get("event") == "outcome" and isinstance(event.get("data"), dict):
                 found.append(event["data"])
+    return found
+
+
+def job_processes(config: Config, job_id: str) -> list[int]:
+    """Live processes started for the job: their environment names its incidents folder."""
+    marker = f"INCIDENT_TIMELINE_DIR={job_dir(config, job_id) / 'incidents'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def stop_orphans(config: Config, job_id: str, grace: float = 10.0) -> list[int]:
+    """Stop what is left of a job whose receiver died (ansible-playbook and its workers): SIGTERM, then
+    SIGKILL after ``grace`` seconds. Left alone, they run on until their next output to the dead receiver,
+    so a restarted receiver could start another job on the same host meanwhile. The pids found."""
+    found = job_processes(config, job_id)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in job_processes(config, job_id):  # read again: never signal a pid that was reused meanwhile
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while job_processes(config, job_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
     return found

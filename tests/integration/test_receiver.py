@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from monitoring import Alertmanager, Receiver, http_json
 
+from incident_remediation.config import Config
 from incident_remediation.journal import Journal
+from incident_remediation.runner import job_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789abcdef"
@@ -157,16 +159,25 @@ def test_a_receiver_killed_during_a_job_reports_it_interrupted_after_restart(tmp
     try:
         _, accepted = server.post(payload(alert("cd01", "web1"), alert("cd02", "web2")))
         ids = [a["job_id"] for a in accepted["alerts"]]
+        data = Config(source="test", routes=[], data_dir=server.workdir / "data")
         for job_id in ids:
             server.wait_job(job_id, states=("running",), timeout=30)
+        deadline = time.monotonic() + 30
+        while not all(len(job_processes(data, job_id)) > 1 for job_id in ids) and time.monotonic() < deadline:
+            time.sleep(0.1)  # ansible-playbook and its worker: in the silent 30 s hold (output would end them)
+        time.sleep(1)
         server.kill()
         journal = Journal(server.workdir / "data" / "journal.sqlite")
         assert {a["fingerprint"] for a in journal.alerts()} == {"cd01", "cd02"}, "every accepted alert was committed"
         journal.close()
+        time.sleep(1)
+        assert all(job_processes(data, job_id) for job_id in ids), "the playbooks outlive a SIGKILLed receiver"
         server.start()
         jobs = [server.get(f"/jobs/{job_id}") for job_id in ids]
         assert [j["state"] for j in jobs] == ["interrupted", "interrupted"]
         assert "stopped while the job ran" in jobs[0]["reason"]
+        assert "its playbook was still running" in jobs[0]["reason"] and "check web" in jobs[0]["reason"], jobs[0]
+        assert not any(job_processes(data, job_id) for job_id in ids), "stopped before the receiver answers again"
         assert "interrupted job" in server.log.read_text()
     finally:
         server.stop()

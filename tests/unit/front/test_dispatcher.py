@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import threading
 import time
 
@@ -12,6 +14,7 @@ from incident_remediation.config import Config
 from incident_remediation.dispatcher import Dispatcher
 from incident_remediation.journal import Journal
 from incident_remediation.routing import Route
+from incident_remediation.runner import stop_orphans
 from incident_remediation.webhook import parse_alert
 
 
@@ -172,3 +175,44 @@ def test_incident_outcomes_from_the_job_timelines_are_counted(make, tmp_path):
     assert 'remediate_incidents_total{outcome="refused"} 1' in page
     assert 'remediate_incidents_total{outcome="resolved"} 1' in page
     assert "# HELP remediate_incidents_total" in page
+
+
+def job_process(tmp_path, job_id, command="exec sleep 60"):
+    """A process as the job's ansible-playbook would be: its environment names the job's incidents folder."""
+    env = {**os.environ, "INCIDENT_TIMELINE_DIR": str(tmp_path / "jobs" / job_id / "incidents")}
+    return subprocess.Popen(["sh", "-c", command], env=env)
+
+
+def test_recovery_stops_what_is_left_of_an_interrupted_job_and_says_what_it_recorded(make, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    running = journal.create_job(source="alert", target="web1", playbook="p", extravars={}, route="down")
+    journal.set_state(running, "running")
+    timeline = tmp_path / "jobs" / running / "incidents" / "INC-1" / "timeline.jsonl"
+    timeline.parent.mkdir(parents=True)
+    timeline.write_text('{"event": "outcome", "host": "web1", "data": {"status": "resolved"}}\n')
+    orphan, other = job_process(tmp_path, running), job_process(tmp_path, "another-job")
+    try:
+        dispatcher = make(FakeRun(0.01))
+        asyncio.run(dispatcher.recover())
+        assert orphan.wait(timeout=5) == -15, "stopped by the recovery (SIGTERM)"
+        assert other.poll() is None, "another job's process is left alone"
+        reason = dispatcher.journal.job(running)["reason"]
+        assert f"its playbook was still running (pids {orphan.pid}) and was stopped at recovery" in reason, reason
+        assert "check web1" in reason and reason.endswith("outcome recorded before: resolved"), reason
+    finally:
+        for proc in (orphan, other):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
+    config = Config(source="test", routes=[], data_dir=tmp_path)
+    stubborn = job_process(tmp_path, "j1", "trap '' TERM; exec sleep 60")
+    try:
+        time.sleep(0.2)  # the trap is set
+        assert stop_orphans(config, "j1", grace=0.5) == [stubborn.pid]
+        assert stubborn.wait(timeout=5) == -9
+        assert stop_orphans(config, "j1") == [], "nothing left"
+    finally:
+        stubborn.kill()
+        stubborn.wait()
