@@ -4,12 +4,12 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean bench bench-restart bench-fleet bench-load
+.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean bench bench-restart bench-fleet bench-load bench-token
 
 help:
 	@echo "make test      set up, then lint, unit and integration tests, molecule scenarios (what CI runs)"
 	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
-	@echo "make bench     the benchmarks (restart, fleet, load): figures and plots into docs/benchmarks/"
+	@echo "make bench     the benchmarks (restart, fleet, load, token): figures and plots into docs/benchmarks/"
 	@echo "make lint | unit | integration | e2e | molecule | build | image | setup | demo-clean | clean"
 
 setup:
@@ -42,7 +42,7 @@ test: setup image lint unit integration e2e molecule
 	@echo "make test: all passed"
 
 # Benchmarks (not tests): figures, ratios and plots written into docs/benchmarks/.
-bench: bench-restart bench-fleet bench-load
+bench: bench-restart bench-fleet bench-load bench-token
 
 bench-restart: image
 	$(VENV)/python bench/restart.py --publish
@@ -52,6 +52,9 @@ bench-fleet: image
 
 bench-load: setup
 	$(VENV)/python bench/load.py --publish
+
+bench-token: setup
+	$(VENV)/python bench/token_timing.py --publish
 
 demo: image
 	scripts/demo
