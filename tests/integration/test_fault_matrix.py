@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, image_exists, playbook, write_inventory
+from hosts import PLAYBOOK, ansible_env, deploy, deployed_host, image_exists, playbook, write_inventory
 from monitoring import Alertmanager, Prometheus, free_port
 
 from incident_remediation.extravars import write_unsafe
@@ -28,14 +28,8 @@ DOWN = f"http://127.0.0.1:{free_port()}"  # nothing listens: Prometheus or Alert
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     work = tmp_path_factory.mktemp("faults")
-    server = PodmanHost(HOST, free_port())
-    try:
-        server.start()
-        inventory = write_inventory(work / "deploy", [HOST], {})
-        deploy(inventory, HOST)
+    with deployed_host(HOST, work / "deploy", free_port()) as (server, _):
         yield server, work
-    finally:
-        server.stop()
 
 
 def timeline(folder: Path) -> list[dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hosts import PodmanHost, deploy, image_exists, write_inventory
+from hosts import PodmanHost, deployed_host, image_exists
 from monitoring import free_port
 from role_runs import REQUIRED, run_role
 
@@ -52,15 +52,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    work = tmp_path_factory.mktemp("names")
-    server = PodmanHost(HOST, free_port())
-    try:
-        server.start()
-        inventory = write_inventory(work, [HOST], {})
-        deploy(inventory, HOST)
-        yield server, inventory
-    finally:
-        server.stop()
+    with deployed_host(HOST, tmp_path_factory.mktemp("names"), free_port()) as deployed:
+        yield deployed
 
 
 def fingerprint(server: PodmanHost) -> tuple:

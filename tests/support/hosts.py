@@ -6,12 +6,14 @@ is published on loopback so that Prometheus on this machine can scrape it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -113,3 +115,16 @@ def deploy(inventory: Path, limit: str, extra: dict | None = None) -> None:
     done = playbook(inventory, str(ROOT / "tests" / "fixtures" / "demo_app" / "deploy.yml"), "--limit", limit,
                     "-e", json.dumps(extra or {}))  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@contextlib.contextmanager
+def deployed_host(name: str, folder: Path, port: int) -> Iterator[tuple[PodmanHost, Path]]:
+    """A podman host with demo-app deployed (its inventory in ``folder``), removed at the end."""
+    server = PodmanHost(name, port)
+    try:
+        server.start()
+        inventory = write_inventory(folder, [name], {})
+        deploy(inventory, name)
+        yield server, inventory
+    finally:
+        server.stop()
