@@ -22,7 +22,7 @@ from pathlib import Path
 from incident_remediation import config as config_module
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError, RemediateError
-from incident_remediation.journal import Journal
+from incident_remediation.journal import STATES, Journal
 from incident_remediation.report import job_report
 from incident_remediation.routing import extra_vars, incident_id
 from incident_remediation.runner import execute, job_dir
@@ -177,8 +177,7 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument("alert", help="a webhook payload or one alert, as JSON")
     route.set_defaults(func=cmd_route)
     jobs = sub.add_parser("jobs", help="list the journal's jobs, newest first")
-    jobs.add_argument("--state", default="", choices=["", "queued", "running", "succeeded", "failed", "cancelled",
-                                                      "interrupted"])  # fmt: skip
+    jobs.add_argument("--state", default="", choices=["", *STATES])
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)

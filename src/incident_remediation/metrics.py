@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 
+from incident_remediation.journal import STATES
+
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 HELP = {
     "remediate_incidents_total": "Incident outcomes the jobs recorded, per host (resolved, failed, refused, ...).",
@@ -48,7 +50,7 @@ class Metrics:
                 inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
         lines += ["# HELP remediate_jobs Jobs in the journal, by state.", "# TYPE remediate_jobs gauge"]
-        for state in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted"):
+        for state in STATES:
             lines.append(f'remediate_jobs{{state="{state}"}} {jobs_by_state.get(state, 0)}')
         lines += ["# HELP remediate_job_duration_seconds Time from a job's start to its end.",
                   "# TYPE remediate_job_duration_seconds histogram"]  # fmt: skip

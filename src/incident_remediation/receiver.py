@@ -5,6 +5,7 @@ GET  /jobs, /jobs/ID   job status (bearer token)
 GET  /jobs/ID/report   the job's post-incident report, Markdown (bearer token)
 GET  /healthz          liveness, and the journal's job counts
 GET  /metrics          Prometheus text format
+GET  /openapi.json     this API described in OpenAPI 3.1 (openapi.yaml beside this file)
 
 aiohttp, because one asyncio process answers webhooks while worker threads run playbooks, with a body
 size limit and no other moving part (no separate ASGI server), and a small footprint.
@@ -14,17 +15,24 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+from functools import cache
+from importlib import resources
 
+import yaml
 from aiohttp import web
 
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError
+from incident_remediation.journal import STATES
 from incident_remediation.report import job_report
 from incident_remediation.webhook import parse_payload
 
 log = logging.getLogger("incident_remediation")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 TOKEN = web.AppKey("token", bytes)
+OPEN = ("/healthz", "/metrics", "/openapi.json")  # no token: liveness, scraping, the API's description
+DIGITS = re.compile(r"[0-9]+\Z")  # ASCII only: int() would take "٣" and "1_0"
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -33,7 +41,7 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler):
-    if request.path in ("/healthz", "/metrics"):
+    if request.path in OPEN:
         return await handler(request)
     given = request.headers.get("Authorization", "")
     expected = b"Bearer " + request.app[TOKEN]
@@ -60,11 +68,17 @@ async def receive_alerts(request: web.Request) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    try:
-        limit = min(int(request.query.get("limit", "50")), 1000)
-    except ValueError:
-        return _error(400, "limit must be a number")
-    jobs = request.app[DISPATCHER].journal.jobs(limit=limit, state=request.query.get("state", ""))
+    unknown = sorted(set(request.query) - {"limit", "state"})
+    if unknown:
+        return _error(400, f"unknown query parameter {unknown[0]!r}: /jobs takes limit and state")
+    given = request.query.get("limit", "50")
+    digits = given.lstrip("0")
+    if not DIGITS.match(given) or not digits:
+        return _error(400, f"limit must be a whole number from 1 (at most 1000 are shown), got {given!r}")
+    state = request.query.get("state")
+    if state is not None and state not in STATES:
+        return _error(400, f"state must be one of {', '.join(STATES)}, got {state!r}")
+    jobs = request.app[DISPATCHER].journal.jobs(limit=min(int(digits[:5]), 1000), state=state or "")
     return web.json_response({"jobs": [job_summary(job) for job in jobs]})
 
 
@@ -97,16 +111,33 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Format": "0.0.4"})
 
 
+@cache
+def description() -> dict:
+    """The OpenAPI description, read once from the package."""
+    return yaml.safe_load(resources.files(__package__).joinpath("openapi.yaml").read_text(encoding="utf-8"))
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(description())
+
+
+ROUTES = (
+    ("POST", "/alerts", receive_alerts),
+    ("GET", "/jobs", list_jobs),
+    ("GET", "/jobs/{job_id}", show_job),
+    ("GET", "/jobs/{job_id}/report", show_report),
+    ("GET", "/healthz", healthz),
+    ("GET", "/metrics", metrics),
+    ("GET", "/openapi.json", openapi),
+)
+
+
 def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=dispatcher.config.max_body_bytes)
     app[DISPATCHER] = dispatcher
     app[TOKEN] = token.encode("utf-8")
-    app.router.add_post("/alerts", receive_alerts)
-    app.router.add_get("/jobs", list_jobs)
-    app.router.add_get("/jobs/{job_id}", show_job)
-    app.router.add_get("/jobs/{job_id}/report", show_report)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
 
     async def start(_app: web.Application) -> None:
         purged = dispatcher.journal.purge(dispatcher.config.retention_days)

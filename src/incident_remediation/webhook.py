@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from incident_remediation.errors import PayloadError
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}\Z")
 MAX_ALERTS = 1000
 MAX_VALUE = 4096
 
@@ -74,7 +75,7 @@ def parse_alert(raw, where: str = "alert") -> Alert:
     if not labels.get("alertname"):
         raise PayloadError(f"{where}.labels has no alertname")
     fingerprint = _text(raw, "fingerprint", where)
-    if not re.match(r"^[0-9a-fA-F]{1,64}$", fingerprint):
+    if not FINGERPRINT.match(fingerprint):
         raise PayloadError(f"{where}.fingerprint must be Alertmanager's hexadecimal fingerprint, got {fingerprint!r}")
     return Alert(
         status=status,

@@ -4,19 +4,17 @@ a real playbook (tests/fixtures/receiver/record.yml) on local hosts, the journal
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from monitoring import Alertmanager, Receiver, http_json
+from monitoring import Alertmanager, Receiver, http_json, recording_receiver
 
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.runner import job_processes
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789abcdef"
 INJECTION = "{{ lookup('pipe', 'touch MARKER') }}"
 
@@ -34,15 +32,7 @@ def payload(*alerts) -> dict:
 
 
 def start_receiver(work: Path, hold: int = 1) -> Receiver:
-    (work / "out").mkdir(parents=True, exist_ok=True)
-    local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
-    (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, 4)))
-    route = {"name": "down", "alertname": "DemoAppDown", "playbook": str(ROOT / "tests/fixtures/receiver/record.yml"),
-             "mitigation": "restart", "severities": ["critical"], "labels": ["instance", "severity", "note"],
-             "vars": {"out_dir": str(work / "out"), "hold": hold}, "cooldown": 0, "concurrency": 2}  # fmt: skip
-    config = {"inventory": str(work / "hosts"), "ansible_config": str(ROOT / "ansible.cfg"),
-              "data_dir": str(work / "data"), "max_jobs": 2, "max_body_bytes": 65536, "routes": [route]}  # fmt: skip
-    return Receiver(work, config, TOKEN).start()
+    return recording_receiver(work, TOKEN, hold=hold, labels=["instance", "severity", "note"], concurrency=2)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import random
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,14 +19,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from monitoring import Receiver
+from monitoring import Receiver, recording_receiver
 
 from incident_remediation.journal import Journal
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hardening-token-0123456789abcdef"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
-RECORD = str(ROOT / "tests/fixtures/receiver/record.yml")
 
 
 def alert(fingerprint: str, host: str, alertname: str = "DemoAppDown") -> dict:
@@ -41,16 +38,7 @@ def payload(*alerts) -> dict:
 
 
 def start(work: Path, hosts: int, max_jobs: int, hold: int = 1, alertname: str = "DemoAppDown") -> Receiver:
-    (work / "out").mkdir(parents=True, exist_ok=True)
-    local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
-    (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, hosts + 1)))
-    route = {"name": "down", "alertname": alertname, "playbook": RECORD, "mitigation": "restart",
-             "severities": ["critical"], "vars": {"out_dir": str(work / "out"), "hold": hold}, "cooldown": 0,
-             "concurrency": hosts}  # fmt: skip
-    config = {"inventory": str(work / "hosts"), "ansible_config": str(ROOT / "ansible.cfg"),
-              "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
-              "routes": [route]}  # fmt: skip
-    return Receiver(work, config, TOKEN).start()
+    return recording_receiver(work, TOKEN, hosts=hosts, max_jobs=max_jobs, hold=hold, alertname=alertname)
 
 
 def records(work: Path) -> list[dict]:

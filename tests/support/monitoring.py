@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -309,3 +310,21 @@ class Receiver(Server):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+def recording_receiver(work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, **route) -> Receiver:
+    """``remediate serve`` routing ``alertname`` (default DemoAppDown, severity critical) to the stand-in
+    playbook tests/fixtures/receiver/record.yml on ``hosts`` local hosts web1..N; it records each run in
+    ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route."""
+    root = Path(__file__).resolve().parents[2]
+    (work / "out").mkdir(parents=True, exist_ok=True)
+    local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
+    (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, hosts + 1)))
+    variables = {"out_dir": str(work / "out"), "hold": route.pop("hold", 1)}
+    route = {"name": "down", "alertname": "DemoAppDown", "playbook": str(root / "tests/fixtures/receiver/record.yml"),
+             "mitigation": "restart", "severities": ["critical"], "vars": variables, "cooldown": 0,
+             "concurrency": hosts, **route}  # fmt: skip
+    config = {"inventory": str(work / "hosts"), "ansible_config": str(root / "ansible.cfg"),
+              "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
+              "routes": [route]}  # fmt: skip
+    return Receiver(work, config, token).start()

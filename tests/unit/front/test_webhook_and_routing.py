@@ -46,6 +46,8 @@ def test_a_payload_parses_into_alerts():
         (payload(raw_alert(code=500)), 422, "alerts[0].labels.code must be a string, got int"),
         (payload({**raw_alert(), "labels": {"alertname": "A", "bad-name": "x"}}), 422, "is not a label name"),
         (payload({**raw_alert(), "fingerprint": "../x"}), 422, "fingerprint must be Alertmanager's hexadecimal"),
+        (payload({**raw_alert(), "fingerprint": "0a1b\n"}), 422, "fingerprint must be Alertmanager's hexadecimal"),
+        (payload({**raw_alert(), "labels": {"alertname": "A", "a\n": "x"}}), 422, "is not a label name"),
         (payload({**raw_alert(), "annotations": ["a"]}), 422, "alerts[0].annotations must be an object"),
         (payload({**raw_alert(), "startsAt": 5}), 422, "alerts[0].startsAt must be a string"),
         (payload(raw_alert(big="x" * 5000)), 422, "longer than 4096"),
