@@ -244,7 +244,7 @@ def incident_id_from_alert(alert: dict) -> str:
     if not alert.get("fingerprint"):
         return ""
     stamp = re.sub(r"[^0-9TZ]", "", str(alert.get("startsAt") or ""))[:15]
-    fingerprint = re.sub(r"[^A-Za-z0-9]", "", str(alert["fingerprint"]))[:16]
+    fingerprint = re.sub(r"[^A-Za-z0-9]", "", str(alert["fingerprint"]))[:16].lower()  # as the receiver keeps it
     return "-".join(part for part in ("INC", stamp, fingerprint) if part)
 
 

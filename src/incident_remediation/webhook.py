@@ -88,8 +88,10 @@ def parse_alert(raw, where: str = "alert") -> Alert:
     )
 
 
-def parse_payload(body: bytes | str) -> list[Alert]:
-    """The alerts of a webhook body; PayloadError (400 for JSON, 422 for the shape) names the first problem."""
+def parse_webhook(body: bytes | str) -> tuple[list[Alert], dict[str, str]]:
+    """The alerts of a webhook body and its group's ``receiver`` and ``groupKey`` (strings, empty when absent).
+
+    PayloadError (400 for JSON, 422 for the shape) names the first problem."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -103,4 +105,10 @@ def parse_payload(body: bytes | str) -> list[Alert]:
         raise PayloadError("alerts must be a non-empty list")
     if len(alerts) > MAX_ALERTS:
         raise PayloadError(f"more than {MAX_ALERTS} alerts in one payload")
-    return [parse_alert(raw, f"alerts[{i}]") for i, raw in enumerate(alerts)]
+    group = {key: data[key] if isinstance(data.get(key), str) else "" for key in ("receiver", "groupKey")}
+    return [parse_alert(raw, f"alerts[{i}]") for i, raw in enumerate(alerts)], group
+
+
+def parse_payload(body: bytes | str) -> list[Alert]:
+    """The alerts of a webhook body (parse_webhook without the group)."""
+    return parse_webhook(body)[0]

@@ -7,12 +7,13 @@ import json
 import re
 
 import pytest
+from ansible_collections.incident.remediation.plugins.filter.incident_plan import incident_id_from_alert
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident_remediation.errors import PayloadError
 from incident_remediation.routing import Route, decide, extra_vars, incident_id, target_host
-from incident_remediation.webhook import parse_alert, parse_payload
+from incident_remediation.webhook import parse_alert, parse_payload, parse_webhook
 
 
 def raw_alert(**labels):
@@ -130,3 +131,23 @@ def test_only_the_routes_labels_reach_the_playbook():
                                             "evil": "{{ lookup('pipe', 'id') }}"}  # fmt: skip
     assert variables["incident_id"] == "INC-20261123T193000-0a1b2c3d" and variables["target"] == "web1"
     assert (variables["mitigation"], variables["options"]) == ("restart", {"escalate": True})
+
+
+# The receiver names the incident before the job runs (its folder, the journal); the incident_plan filter
+# derives the same name when an operator gives remediate.yml an alert without one. They must agree.
+@settings(max_examples=300, deadline=None)
+@given(
+    starts_at=st.text(max_size=40) | st.datetimes().map(lambda t: t.isoformat() + "Z"),
+    fingerprint=st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=64),
+)
+def test_the_receiver_and_the_playbook_derive_the_same_incident_id(starts_at, fingerprint):
+    raw = {**raw_alert(), "startsAt": starts_at, "fingerprint": fingerprint}
+    assert incident_id(parse_alert(raw)) == incident_id_from_alert(raw)
+
+
+def test_the_group_comes_with_the_alerts_as_strings():
+    body = {"version": "4", "receiver": "remediate", "groupKey": '{}:{alertname="A"}', "alerts": [raw_alert()]}
+    alerts, group = parse_webhook(json.dumps(body))
+    assert len(alerts) == 1 and group == {"receiver": "remediate", "groupKey": '{}:{alertname="A"}'}
+    _, group = parse_webhook(json.dumps({**body, "receiver": {"x": 1}, "groupKey": None}))
+    assert group == {"receiver": "", "groupKey": ""}

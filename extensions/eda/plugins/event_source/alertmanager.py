@@ -36,7 +36,7 @@ from aiohttp import web
 from incident_remediation.errors import PayloadError
 from incident_remediation.extravars import write_unsafe
 from incident_remediation.routing import Route, plain_host, target_host
-from incident_remediation.webhook import parse_payload
+from incident_remediation.webhook import parse_webhook
 
 log = logging.getLogger(__name__)
 TARGETS = Route(name="eda", alertname="*", playbook="")  # instance, then host; the receiver's default
@@ -65,11 +65,9 @@ async def main(queue: asyncio.Queue, args: dict) -> None:
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "the body is too large"}, status=413)
         try:
-            alerts = parse_payload(body)
+            alerts, meta = parse_webhook(body)
         except PayloadError as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
-        data = await request.json()
-        meta = {"receiver": data.get("receiver", ""), "groupKey": data.get("groupKey", "")}
         for alert in alerts:
             webhook = alert.as_webhook()
             path = write_unsafe(spool / f"{alert.fingerprint}-{next(counter)}.json", {"alert": webhook})
