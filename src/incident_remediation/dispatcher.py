@@ -140,7 +140,8 @@ class Dispatcher:
             self.journal.set_state(job["id"], state, rc=rc, reason=reason)
             self.metrics.observe_job(time.monotonic() - started)
             for outcome in await asyncio.to_thread(outcomes, self.config, job["id"]):
-                self.metrics.inc("remediate_incidents_total", outcome=str(outcome.get("status") or "unknown"))
+                status = str(outcome.get("status") or "unknown")
+                self.metrics.inc("remediate_incidents_total", outcome=status, host=outcome["host"], route=job["route"])
             log.info("job %s: %s %s", job["id"], state, reason)
             return state
 

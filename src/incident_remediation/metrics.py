@@ -7,9 +7,11 @@ import threading
 
 from incident_remediation.journal import STATES
 
+REJECTED = ("invalid", "too_large", "unauthorized")
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 HELP = {
-    "remediate_incidents_total": "Incident outcomes the jobs recorded, per host (resolved, failed, refused, ...).",
+    "remediate_incidents_total": "Incident outcomes the jobs recorded, by host, route and outcome (resolved, failed,"
+    " refused, unreachable, ...).",
     "remediate_requests_rejected_total": "Requests refused before any alert was read, by reason.",
 }
 
@@ -20,6 +22,8 @@ class Metrics:
         self.counters: dict[tuple[str, tuple], float] = {}
         self.duration_sum = 0.0
         self.duration_buckets = [0] * len(BUCKETS)
+        for reason in REJECTED:  # at 0 from the start, so the first rejection is an increase() an alert sees
+            self.counters[("remediate_requests_rejected_total", (("reason", reason),))] = 0
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         key = (name, tuple(sorted(labels.items())))

@@ -83,7 +83,8 @@ def timelines(config: Config, job_id: str) -> list[Path]:
 
 
 def outcomes(config: Config, job_id: str) -> list[dict]:
-    """Each host's incident outcome the job recorded (the timelines' outcome events; a torn line is skipped)."""
+    """Each host's incident outcome the job recorded, with ``host`` (the timelines' outcome events; a torn
+    line is skipped)."""
     found = []
     for path in timelines(config, job_id):
         for line in path.read_text(errors="replace").splitlines():
@@ -92,7 +93,7 @@ def outcomes(config: Config, job_id: str) -> list[dict]:
             except ValueError:
                 continue
             if isinstance(event, dict) and event.get("event") == "outcome" and isinstance(event.get("data"), dict):
-                found.append(event["data"])
+                found.append({**event["data"], "host": str(event.get("host") or "")})
     return found
 
 

@@ -126,8 +126,9 @@ def test_later_alerts_are_refused_and_an_operator_sees_why(storm):
         assert "already escalated in the last 15 min" in found[0]["reason"], found[0]["reason"]
     log = (storm["work"] / "data" / "jobs" / refused[-1][0]["id"] / "artifacts" / "run" / "stdout").read_text()
     assert "restart budget exhausted (3 in the last 15 min)" in log and "already escalated" in log
-    counted = re.search(r'^remediate_incidents_total\{outcome="refused"\} (\d+)$', storm["metrics"], re.M)
-    assert counted and int(counted.group(1)) == len(refused), storm["metrics"]
+    counted = re.findall(r'^remediate_incidents_total\{host="[^"]+",outcome="refused",route="[^"]+"\} (\d+)$',
+                         storm["metrics"], re.M)  # fmt: skip
+    assert counted and sum(map(int, counted)) == len(refused), storm["metrics"]
     assert re.search(r'^remediate_alerts_total\{verdict="deduped"\} \d+$', storm["metrics"], re.M)
     # a refusal pages people: its silence is expired, not kept until it ends
     for job, _ in refused:

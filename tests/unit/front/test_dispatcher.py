@@ -172,9 +172,10 @@ def test_incident_outcomes_from_the_job_timelines_are_counted(make, tmp_path):
         return dispatcher.metrics.render({})
 
     page = asyncio.run(scenario())
-    assert 'remediate_incidents_total{outcome="refused"} 1' in page
-    assert 'remediate_incidents_total{outcome="resolved"} 1' in page
+    assert 'remediate_incidents_total{host="web1",outcome="refused",route="down"} 1' in page
+    assert 'remediate_incidents_total{host="web2",outcome="resolved",route="down"} 1' in page
     assert "# HELP remediate_incidents_total" in page
+    assert 'remediate_requests_rejected_total{reason="unauthorized"} 0' in page, "at 0 before the first"
 
 
 def job_process(tmp_path, job_id, command="exec sleep 60"):
