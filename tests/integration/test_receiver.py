@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,41 @@ def test_an_alertmanager_alert_runs_the_routed_playbook_with_its_variables_as_da
     assert not marker.exists(), "and was never evaluated"
     assert record["mitigation"] == "restart" and record["incident_id"] == done["incident_id"]
     assert record["alert"]["fingerprint"] and record["alert"]["generatorURL"].startswith("http")
+
+
+def test_an_alert_sent_while_the_receiver_was_down_arrives_when_it_is_back(tmp_path):
+    # Alertmanager logs a notification only once it is delivered, so a failed one is sent again at the next
+    # group_interval: nothing is lost while the receiver restarts, and the receiver need not ask for it
+    server = recording_receiver(tmp_path / "late", TOKEN, hold=0, start=False)
+    manager = Alertmanager(tmp_path / "am", {
+        "route": {"receiver": "remediate", "group_wait": "0s", "group_interval": "2s", "repeat_interval": "1h"},
+        "receivers": [{"name": "remediate", "webhook_configs": [{"url": f"{server.url}/alerts",
+            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}]}],
+    }).start()  # fmt: skip
+    try:
+        labels = {"alertname": "DemoAppDown", "instance": "web1:8080", "severity": "critical"}
+        http_json(f"{manager.url}/api/v2/alerts", "POST", [{"labels": labels}])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "alertmanager_notifications_failed_total" not in failed(manager):
+            time.sleep(0.5)
+        assert "alertmanager_notifications_failed_total" in failed(manager), "Alertmanager tried while it was down"
+        server.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not server.get("/jobs?limit=10")["jobs"]:
+            time.sleep(0.5)
+        (job,) = server.get("/jobs?limit=10")["jobs"]
+        assert server.wait_job(job["id"])["state"] == "succeeded" and job["target"] == "web1"
+    finally:
+        manager.stop()
+        server.stop()
+
+
+def failed(manager: Alertmanager) -> str:
+    """Alertmanager's failed webhook notifications, as its metrics lines (empty before the first)."""
+    with urllib.request.urlopen(f"{manager.url}/metrics", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    return "\n".join(line for line in lines if line.startswith("alertmanager_notifications_failed_total")
+                     and 'integration="webhook"' in line and not line.endswith(" 0"))  # fmt: skip
 
 
 def test_the_same_fingerprint_runs_once(receiver):

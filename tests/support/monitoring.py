@@ -312,10 +312,13 @@ class Receiver(Server):
             self.proc.wait(timeout=10)
 
 
-def recording_receiver(work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, **route) -> Receiver:
+def recording_receiver(
+    work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, start: bool = True, **route
+) -> Receiver:
     """``remediate serve`` routing ``alertname`` (default DemoAppDown, severity critical) to the stand-in
     playbook tests/fixtures/receiver/record.yml on ``hosts`` local hosts web1..N; it records each run in
-    ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route."""
+    ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route. With
+    ``start=False`` its port is chosen but nothing listens there until ``start()``."""
     root = Path(__file__).resolve().parents[2]
     (work / "out").mkdir(parents=True, exist_ok=True)
     local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
@@ -327,4 +330,5 @@ def recording_receiver(work: Path, token: str, *, hosts: int = 3, max_jobs: int 
     config = {"inventory": str(work / "hosts"), "ansible_config": str(root / "ansible.cfg"),
               "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
               "routes": [route]}  # fmt: skip
-    return Receiver(work, config, token).start()
+    server = Receiver(work, config, token)
+    return server.start() if start else server
