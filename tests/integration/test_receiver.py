@@ -93,9 +93,9 @@ def test_an_alert_sent_while_the_receiver_was_down_arrives_when_it_is_back(tmp_p
         labels = {"alertname": "DemoAppDown", "instance": "web1:8080", "severity": "critical"}
         http_json(f"{manager.url}/api/v2/alerts", "POST", [{"labels": labels}])
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "alertmanager_notifications_failed_total" not in failed(manager):
+        while time.monotonic() < deadline and not failed(manager):
             time.sleep(0.5)
-        assert "alertmanager_notifications_failed_total" in failed(manager), "Alertmanager tried while it was down"
+        assert failed(manager), "Alertmanager tried while it was down"
         server.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not server.get("/jobs?limit=10")["jobs"]:

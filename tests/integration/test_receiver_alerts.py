@@ -22,8 +22,7 @@ def alert(fingerprint: str, host: str) -> dict:
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory):
     work = tmp_path_factory.mktemp("rules")
-    receiver = recording_receiver(work, TOKEN, hosts=2, hold=0, vars={"out_dir": str(work / "out"), "hold": 0,
-                                                                      "outcome": "failed"})  # fmt: skip
+    receiver = recording_receiver(work, TOKEN, hosts=2, hold=0, vars={"outcome": "failed"})
     rules = yaml.safe_load((ROOT / "docs/examples/remediate-alerts.yml").read_text())
     prometheus = Prometheus(work / "prometheus", targets=[f"127.0.0.1:{receiver.port}"], rules=rules, job="remediate")
     prometheus.start()

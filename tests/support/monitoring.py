@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from incident_remediation.journal import TERMINAL
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -297,7 +299,7 @@ class Receiver(Server):
             body = answer.read()
             return json.loads(body) if answer.headers.get_content_type() == "application/json" else body.decode()
 
-    def wait_job(self, job_id: str, states=("succeeded", "failed", "cancelled", "interrupted"), timeout=120) -> dict:
+    def wait_job(self, job_id: str, states=TERMINAL, timeout=120) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = self.get(f"/jobs/{job_id}")
@@ -317,13 +319,14 @@ def recording_receiver(
 ) -> Receiver:
     """``remediate serve`` routing ``alertname`` (default DemoAppDown, severity critical) to the stand-in
     playbook tests/fixtures/receiver/record.yml on ``hosts`` local hosts web1..N; it records each run in
-    ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route. With
-    ``start=False`` its port is chosen but nothing listens there until ``start()``."""
+    ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route; ``vars`` are
+    added to the playbook's out_dir and hold. With ``start=False`` its port is chosen but nothing listens
+    there until ``start()``."""
     root = Path(__file__).resolve().parents[2]
     (work / "out").mkdir(parents=True, exist_ok=True)
     local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
     (work / "hosts").write_text("".join(f"web{i} {local}\n" for i in range(1, hosts + 1)))
-    variables = {"out_dir": str(work / "out"), "hold": route.pop("hold", 1)}
+    variables = {"out_dir": str(work / "out"), "hold": route.pop("hold", 1), **route.pop("vars", {})}
     route = {"name": "down", "alertname": "DemoAppDown", "playbook": str(root / "tests/fixtures/receiver/record.yml"),
              "mitigation": "restart", "severities": ["critical"], "vars": variables, "cooldown": 0,
              "concurrency": hosts, **route}  # fmt: skip
