@@ -22,6 +22,7 @@ from incident_remediation.runner import outcomes, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
+VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved")
 Execute = Callable[[Config, dict], tuple[str, int, str]]
 
 
@@ -31,10 +32,14 @@ class Verdict:
 
     fingerprint: str
     alertname: str
-    verdict: str  # accepted, deduped, cooldown, refused, cancelled, resolved
+    verdict: str  # one of VERDICTS
     reason: str = ""
     job_id: str = ""
     route: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:  # the description and the metrics name exactly these
+            raise ValueError(f"unknown verdict {self.verdict!r}: add it to dispatcher.VERDICTS and openapi.yaml")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v != ""}

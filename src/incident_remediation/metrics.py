@@ -7,7 +7,8 @@ import threading
 
 from incident_remediation.journal import STATES
 
-REJECTED = ("invalid", "too_large", "unauthorized")
+INVALID, TOO_LARGE, UNAUTHORIZED = "invalid", "too_large", "unauthorized"
+REJECTED = (INVALID, TOO_LARGE, UNAUTHORIZED)  # why a request was refused before any alert was read
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 HELP = {
     "remediate_incidents_total": "Incident outcomes the jobs recorded, by host, route and outcome (resolved, failed,"
@@ -29,6 +30,12 @@ class Metrics:
         key = (name, tuple(sorted(labels.items())))
         with self.lock:
             self.counters[key] = self.counters.get(key, 0) + amount
+
+    def reject(self, reason: str) -> None:
+        """Count a request refused before any alert was read; ``reason`` is one of REJECTED."""
+        if reason not in REJECTED:
+            raise ValueError(f"unknown rejection reason {reason!r}: add it to metrics.REJECTED")
+        self.inc("remediate_requests_rejected_total", reason=reason)
 
     def observe_job(self, seconds: float) -> None:
         with self.lock:

@@ -25,6 +25,7 @@ from aiohttp import web
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError
 from incident_remediation.journal import STATES
+from incident_remediation.metrics import INVALID, TOO_LARGE, UNAUTHORIZED
 from incident_remediation.report import job_report
 from incident_remediation.webhook import parse_payload
 
@@ -33,6 +34,7 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 TOKEN = web.AppKey("token", bytes)
 OPEN = ("/healthz", "/metrics", "/openapi.json")  # no token: liveness, scraping, the API's description
 DIGITS = re.compile(r"[0-9]+\Z")  # ASCII only: int() would take "٣" and "1_0"
+MAX_JOBS_SHOWN = 1000  # GET /jobs?limit= above it gives this many
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -46,7 +48,7 @@ async def bearer_auth(request: web.Request, handler):
     given = request.headers.get("Authorization", "")
     expected = b"Bearer " + request.app[TOKEN]
     if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
-        request.app[DISPATCHER].metrics.inc("remediate_requests_rejected_total", reason="unauthorized")
+        request.app[DISPATCHER].metrics.reject(UNAUTHORIZED)
         return _error(401, "a valid bearer token is required", **{"WWW-Authenticate": 'Bearer realm="remediate"'})
     return await handler(request)
 
@@ -56,12 +58,12 @@ async def receive_alerts(request: web.Request) -> web.Response:
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        dispatcher.metrics.inc("remediate_requests_rejected_total", reason="too_large")
+        dispatcher.metrics.reject(TOO_LARGE)
         return _error(413, f"the body is larger than {dispatcher.config.max_body_bytes} bytes")
     try:
         alerts = parse_payload(body)
     except PayloadError as exc:
-        dispatcher.metrics.inc("remediate_requests_rejected_total", reason="invalid")
+        dispatcher.metrics.reject(INVALID)
         return _error(exc.status, str(exc))
     verdicts = dispatcher.submit(alerts)
     return web.json_response({"alerts": [v.as_dict() for v in verdicts]}, status=202)
@@ -74,11 +76,11 @@ async def list_jobs(request: web.Request) -> web.Response:
     given = request.query.get("limit", "50")
     digits = given.lstrip("0")
     if not DIGITS.match(given) or not digits:
-        return _error(400, f"limit must be a whole number from 1 (at most 1000 are shown), got {given!r}")
+        return _error(400, f"limit must be a whole number from 1 (at most {MAX_JOBS_SHOWN} are shown), got {given!r}")
     state = request.query.get("state")
     if state is not None and state not in STATES:
         return _error(400, f"state must be one of {', '.join(STATES)}, got {state!r}")
-    jobs = request.app[DISPATCHER].journal.jobs(limit=min(int(digits[:5]), 1000), state=state or "")
+    jobs = request.app[DISPATCHER].journal.jobs(limit=min(int(digits[:5]), MAX_JOBS_SHOWN), state=state or "")
     return web.json_response({"jobs": [job_summary(job) for job in jobs]})
 
 

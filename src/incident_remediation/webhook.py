@@ -15,6 +15,8 @@ LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}\Z")
 MAX_ALERTS = 1000
 MAX_VALUE = 4096
+STATUSES = ("firing", "resolved")
+VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def parse_alert(raw, where: str = "alert") -> Alert:
     if not isinstance(raw, dict):
         raise PayloadError(f"{where} must be an object, got {type(raw).__name__}")
     status = raw.get("status")
-    if status not in ("firing", "resolved"):
+    if status not in STATUSES:
         raise PayloadError(f"{where}.status must be 'firing' or 'resolved', got {status!r}")
     labels = _strings(raw.get("labels"), f"{where}.labels", names=True)
     if not labels.get("alertname"):
@@ -98,8 +100,10 @@ def parse_webhook(body: bytes | str) -> tuple[list[Alert], dict[str, str]]:
         raise PayloadError(f"the body is not JSON: {exc}", status=400) from None
     if not isinstance(data, dict):
         raise PayloadError(f"the payload must be a JSON object, got {type(data).__name__}")
-    if data.get("version") != "4":
-        raise PayloadError(f"unsupported payload version {data.get('version')!r}: Alertmanager's webhook sends '4'")
+    if data.get("version") != VERSION:
+        raise PayloadError(
+            f"unsupported payload version {data.get('version')!r}: Alertmanager's webhook sends {VERSION!r}"
+        )
     alerts = data.get("alerts")
     if not isinstance(alerts, list) or not alerts:
         raise PayloadError("alerts must be a non-empty list")

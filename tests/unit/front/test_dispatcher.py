@@ -13,6 +13,7 @@ import pytest
 from incident_remediation.config import Config
 from incident_remediation.dispatcher import Dispatcher
 from incident_remediation.journal import Journal
+from incident_remediation.metrics import REJECTED, TOO_LARGE, Metrics
 from incident_remediation.routing import Route
 from incident_remediation.runner import stop_orphans
 from incident_remediation.webhook import parse_alert
@@ -176,6 +177,18 @@ def test_incident_outcomes_from_the_job_timelines_are_counted(make, tmp_path):
     assert 'remediate_incidents_total{host="web2",outcome="resolved",route="down"} 1' in page
     assert "# HELP remediate_incidents_total" in page
     assert 'remediate_requests_rejected_total{reason="unauthorized"} 0' in page, "at 0 before the first"
+
+
+def test_a_rejection_counts_under_a_known_reason_only():
+    metrics = Metrics()
+    metrics.reject(TOO_LARGE)
+    page = metrics.render({})
+    assert 'remediate_requests_rejected_total{reason="too_large"} 1' in page
+    assert {f'remediate_requests_rejected_total{{reason="{r}"}} 0' for r in REJECTED if r != TOO_LARGE} <= set(
+        page.splitlines()
+    )
+    with pytest.raises(ValueError, match="unknown rejection reason 'oversize'"):
+        metrics.reject("oversize")
 
 
 def job_process(tmp_path, job_id, command="exec sleep 60"):
