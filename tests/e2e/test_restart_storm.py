@@ -20,6 +20,8 @@ from hosts import image_exists
 from monitoring import free_port, http_json
 from stack import running_stack
 
+from incident_remediation import runner
+from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 
 pytestmark = [
@@ -43,11 +45,8 @@ done
 
 
 def outcomes(work, job: dict) -> list[dict]:
-    found = []
-    for path in (work / "data" / "jobs" / job["id"] / "incidents").glob("*/timeline.jsonl"):
-        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        found += [e["data"] for e in events if e["event"] == "outcome"]
-    return found
+    """The outcomes the job recorded, read as the receiver reads them (its data_dir is work/data)."""
+    return runner.outcomes(Config(source="storm", routes=[], data_dir=work / "data"), job["id"])
 
 
 def wait_idle(stack, timeout: float) -> None:
