@@ -48,6 +48,7 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             result["msg"] = f"check mode: {len(paths)} file(s) not written in {folder}"
             return result
+        path = folder
         try:
             os.makedirs(folder, mode=0o700, exist_ok=True)
             for path, content in zip(paths, args["files"].values(), strict=True):
@@ -56,7 +57,9 @@ class ActionModule(ActionBase):
                     out.write(to_text(content if isinstance(content, str) else str(content)))
                 os.chmod(path, mode)
         except OSError as exc:
-            # a failed result, not an exception: the caller's failed_when (evidence never blocks) must apply
-            return {**result, "changed": False, "failed": True,
-                    "msg": f"cannot write evidence in {folder}: {exc.strerror} ({exc.filename})"}  # fmt: skip
+            # a failed result, not an exception: the caller's failed_when (evidence never blocks) must apply.
+            # A write that fails (a full disk) carries no file name: name the one being written.
+            # The warning reaches the operator's screen even when failed_when ignores the failure.
+            message = f"cannot write evidence in {folder}: {exc.strerror} ({exc.filename or path})"
+            return {**result, "changed": False, "failed": True, "msg": message, "warnings": [message]}
         return result

@@ -128,6 +128,7 @@ class CallbackModule(CallbackBase):
         self.last_failure: dict[str, tuple[str, str, str]] = {}  # host -> (status, task, message)
         self.silence: dict[str, str] = {}  # host -> the silence its acknowledge phase created
         self.started: dict[tuple[str, str], float] = {}
+        self.unwritten: dict[str, int] = {}  # incident id -> events the timeline could not take
 
     def set_options(self, task_keys=None, var_options=None, direct=None) -> None:
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -147,7 +148,9 @@ class CallbackModule(CallbackBase):
         try:
             self.files.append({**event, "incident": incident_id})
         except OSError as exc:
-            self._display.warning(f"incident_timeline: cannot write the timeline of {incident_id}: {exc}")
+            lost = self.unwritten[incident_id] = self.unwritten.get(incident_id, 0) + 1
+            if lost == 1:  # once per incident: a full disk would otherwise warn at every task
+                self._display.warning(f"incident_timeline: cannot write the timeline of {incident_id}: {exc}")
 
     def _declare(self, host: str, plan) -> None:
         incident_id = str(plan.get("id", "")) if isinstance(plan, dict) else ""
@@ -255,5 +258,7 @@ class CallbackModule(CallbackBase):
             ]
             if spans:
                 self._display.display("  phases: " + ", ".join(spans))
-        self._display.display(f"timeline: {folder / 'timeline.jsonl'}")
+        lost = self.unwritten.get(incident_id, 0)
+        incomplete = f" (incomplete: {lost} event(s) could not be written)" if lost else ""
+        self._display.display(f"timeline: {folder / 'timeline.jsonl'}{incomplete}")
         self._display.display(f"report:   {report}")

@@ -87,18 +87,23 @@ class Dispatcher:
         return max(0.0, self.routes[route].cooldown - (time.time() - last))
 
     def submit(self, alerts: list[Alert]) -> list[Verdict]:
+        """Decide, journal and start each alert in turn. An alert's rows (its job, the job it cancels, the
+        alert itself) are committed together; when the journal cannot take them (sqlite3.Error: a full
+        disk), that alert and the ones after it are left unrecorded and unstarted, and the error is raised."""
         verdicts = []
         for alert in alerts:
             decision, verdict = self.explain(alert)
-            if verdict.verdict == "accepted":
-                incident = incident_id(alert)
-                verdict.job_id = self.journal.create_job(
-                    source="alert", target=decision.target, playbook=decision.route.playbook, route=verdict.route,
-                    extravars=extra_vars(decision, incident), fingerprint=alert.fingerprint, incident_id=incident,
-                )  # fmt: skip
-            elif verdict.verdict == "cancelled":
-                self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
-            self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id)
+            with self.journal.transaction():
+                if verdict.verdict == "accepted":
+                    incident = incident_id(alert)
+                    verdict.job_id = self.journal.create_job(
+                        source="alert", target=decision.target, playbook=decision.route.playbook,
+                        route=verdict.route, extravars=extra_vars(decision, incident), fingerprint=alert.fingerprint,
+                        incident_id=incident,
+                    )  # fmt: skip
+                elif verdict.verdict == "cancelled":
+                    self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
+                self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id)
             self.metrics.inc("remediate_alerts_total", verdict=verdict.verdict)
             if verdict.verdict == "accepted":
                 self.schedule(self.journal.job(verdict.job_id))
@@ -120,8 +125,15 @@ class Dispatcher:
     def schedule(self, job: dict) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(self.run(job))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(lambda done: self._ended(job, done))
         return task
+
+    def _ended(self, job: dict, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the journal could not record a state
+            log.error("job %s (%s on %s) stopped: %s: %s; its journal row is as it was before, a restart of the "
+                      "receiver recovers it", job["id"], job["playbook"], job["target"],
+                      type(task.exception()).__name__, task.exception())  # fmt: skip
 
     async def run(self, job: dict) -> str:
         """Run one queued job under its target's lock, its route's and the global limit; its final state."""

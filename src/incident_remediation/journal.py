@@ -12,6 +12,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ACTIVE = ("queued", "running")
@@ -62,7 +64,7 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered by the writes inside a transaction()
         self.db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -73,15 +75,27 @@ class Journal:
         with self.lock:
             self.db.close()
 
-    def _write(self, sql: str, args: tuple) -> None:
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes inside are committed together or not at all (a full disk fails the COMMIT itself: it
+        is rolled back too, so the next write does not find a transaction left open). Nests: the outermost
+        one commits."""
         with self.lock:
+            if self.db.in_transaction:
+                yield
+                return
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute(sql, args)
+                yield
+                self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+
+    def _write(self, sql: str, args: tuple) -> None:
+        with self.transaction():
+            self.db.execute(sql, args)
 
     def _rows(self, sql: str, args: tuple = ()) -> list[dict]:
         with self.lock:
@@ -128,13 +142,11 @@ class Journal:
     def purge(self, retention_days: float) -> int:
         """Delete finished jobs and alerts older than the retention; returns the jobs deleted."""
         cutoff = time.time() - retention_days * 86400
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             done = self.db.execute(
                 f"DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? AND state IN {TERMINAL}", (cutoff,)
             ).rowcount
             self.db.execute("DELETE FROM alerts WHERE received < ?", (cutoff,))
-            self.db.execute("COMMIT")
         return done
 
     # --- reads -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import sqlite3
 from functools import cache
 from importlib import resources
 
@@ -25,7 +26,7 @@ from aiohttp import web
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError
 from incident_remediation.journal import STATES
-from incident_remediation.metrics import INVALID, TOO_LARGE, UNAUTHORIZED
+from incident_remediation.metrics import INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED
 from incident_remediation.report import job_report
 from incident_remediation.webhook import parse_payload
 
@@ -65,7 +66,13 @@ async def receive_alerts(request: web.Request) -> web.Response:
     except PayloadError as exc:
         dispatcher.metrics.reject(INVALID)
         return _error(exc.status, str(exc))
-    verdicts = dispatcher.submit(alerts)
+    try:
+        verdicts = dispatcher.submit(alerts)
+    except sqlite3.Error as exc:  # a full disk, most likely: say so, and let Alertmanager send them again
+        log.error("the journal %s cannot record alerts: %s", dispatcher.journal.path, exc)
+        dispatcher.metrics.reject(UNRECORDED)
+        return _error(503, f"the journal cannot record alerts ({exc}): alerts not recorded start nothing; "
+                           "send them again (Alertmanager does)", **{"Retry-After": "30"})  # fmt: skip
     return web.json_response({"alerts": [v.as_dict() for v in verdicts]}, status=202)
 
 

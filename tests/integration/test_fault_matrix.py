@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from disks import small_disk
 from hosts import PLAYBOOK, ansible_env, deploy, deployed_host, image_exists, playbook, write_inventory
 from monitoring import Alertmanager, Prometheus, free_port
 
@@ -59,17 +60,20 @@ def run_until(command: list[str], env: dict, folder: Path, when: Callable[[dict]
 
 
 def remediate(host, name: str, service: dict | None = None, alert: dict | None = None,
-              during: tuple[Callable[[dict], bool], Callable[[], None]] | None = None, **extra) -> tuple:  # fmt: skip
+              during: tuple[Callable[[dict], bool], Callable[[], None]] | None = None, timelines: Path | None = None,
+              **extra) -> tuple:  # fmt: skip
     """Crash demo-app, run remediate.yml (restart) with this description, with ``during`` = (when, fault)
-    injected mid-run; (rc, outcome, output, folder)."""
+    injected mid-run and the timeline in ``timelines`` (default: beside the evidence); (rc, outcome, output,
+    folder), outcome None when the timeline could not be written."""
     server, work = host
     server.sh("rm -rf /var/lib/incident-remediation")
     if server.health() is not None:
         server.crash()
     inventory = write_inventory(work / name, [HOST], {"alerts": {"DemoAppDown": "restart"}, **(service or {})})
-    incidents = work / name / "incidents"
-    variables = {"incident_evidence_dir": str(incidents), "incident_verify_hold": 2, "incident_verify_wait": 10,
-                 "incident_verify_interval": 1, "incident_id": f"FAULT-{name}", **extra}  # fmt: skip
+    incidents = timelines or work / name / "incidents"
+    variables = {"incident_evidence_dir": str(work / name / "incidents"), **extra}
+    variables = {"incident_verify_hold": 2, "incident_verify_wait": 10, "incident_verify_interval": 1,
+                 "incident_id": f"FAULT-{name}", **variables}  # fmt: skip
     arguments = ["-e", json.dumps(variables)]
     if alert:
         arguments += ["-e", f"@{write_unsafe(work / f'{name}.json', {'alert': alert})}"]
@@ -83,7 +87,7 @@ def remediate(host, name: str, service: dict | None = None, alert: dict | None =
     else:
         done = playbook(inventory, *arguments, INCIDENT_TIMELINE_DIR=str(incidents))
         rc, output = done.returncode, done.stdout
-    outcome = next(e["data"] for e in timeline(folder) if e["event"] == "outcome")
+    outcome = next((e["data"] for e in timeline(folder) if e["event"] == "outcome"), None)
     return rc, outcome, output, folder
 
 
@@ -130,6 +134,25 @@ def test_an_evidence_folder_that_cannot_be_written_does_not_block_the_fix(host, 
     rc, outcome, output, _ = remediate(host, "no-evidence", incident_evidence_dir=str(blocked / "incidents"))
     assert rc == 0 and outcome["status"] == "resolved", output[-3000:]
     assert "cannot write evidence" in outcome["diagnosis"]["evidence"], outcome["diagnosis"]
+    assert host[0].health()["status"] == "ready"
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    with small_disk(tmp_path / "full-disk", "64k") as disk:
+        disk.fill()
+        yield disk.mount
+
+
+def test_a_full_disk_under_evidence_and_timeline_does_not_block_the_fix(host, full_disk):
+    rc, outcome, output, _ = remediate(host, "disk-full", timelines=full_disk / "timelines",
+                                       incident_evidence_dir=str(full_disk / "incidents"))  # fmt: skip
+    assert rc == 0, output[-3000:]
+    assert outcome is None, "nothing could be written on the full disk"
+    assert f"{HOST}: resolved - " in output, "the outcome is shown to the operator all the same"
+    assert "No space left on device" in output and str(full_disk / "incidents") in output, "the evidence says why"
+    assert output.count("cannot write the timeline of FAULT-disk-full") == 1, "warned once, not at every task"
+    assert "(incomplete: " in output
     assert host[0].health()["status"] == "ready"
 
 

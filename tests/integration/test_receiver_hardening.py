@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from disks import small_disk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from monitoring import Receiver, recording_receiver
@@ -37,8 +38,8 @@ def payload(*alerts) -> dict:
     return {"version": "4", "status": "firing", "alerts": list(alerts)}
 
 
-def start(work: Path, hosts: int, max_jobs: int, hold: int = 1, alertname: str = "DemoAppDown") -> Receiver:
-    return recording_receiver(work, TOKEN, hosts=hosts, max_jobs=max_jobs, hold=hold, alertname=alertname)
+def start(work: Path, hosts: int, max_jobs: int, hold: int = 1, alertname: str = "DemoAppDown", **more) -> Receiver:
+    return recording_receiver(work, TOKEN, hosts=hosts, max_jobs=max_jobs, hold=hold, alertname=alertname, **more)
 
 
 def records(work: Path) -> list[dict]:
@@ -221,3 +222,27 @@ def test_a_receiver_killed_20_times_while_alerts_arrive_loses_none_and_runs_none
     assert len(runs) == len(set(runs)), "a job ran twice"
     ran = {jobs[job_id]["incident_id"] for job_id in started if jobs[job_id]["state"] == "succeeded"}
     assert ran <= set(runs), "a job reported succeeded without running"
+
+
+# --- a full disk ------------------------------------------------------------------------------------
+def test_a_full_disk_under_the_journal_gets_503_starts_nothing_and_recovers_with_room(tmp_path):
+    """The receiver's data_dir on a real tmpfs filled to its last block: alerts are answered 503 (with the
+    journal's error), none starts a job, the receiver keeps running; with room again, the same alert runs."""
+    with small_disk(tmp_path / "disk") as disk:
+        server = start(tmp_path, hosts=2, max_jobs=2, hold=0, data=disk.mount / "data")
+        try:
+            status, body = server.post(payload(alert("d150", "web1")))
+            assert status == 202 and server.wait_job(body["alerts"][0]["job_id"])["state"] == "succeeded"
+            disk.fill()
+            answers = [server.post(payload(alert(f"d15{n}", "web2"))) for n in range(1, 6)]
+            refused = [body for status, body in answers if status == 503]
+            assert len(refused) == 5, answers
+            assert refused[0]["error"].startswith("the journal cannot record alerts (database or disk is full)")
+            assert 'remediate_requests_rejected_total{reason="journal"} 5' in server.get("/metrics")
+            disk.free()
+            status, body = server.post(payload(alert("d151", "web2")))
+            assert status == 202 and body["alerts"][0]["verdict"] == "accepted", body
+            assert server.wait_job(body["alerts"][0]["job_id"])["state"] == "succeeded"
+        finally:
+            server.stop()
+    assert sorted(r["host"] for r in records(tmp_path)) == ["web1", "web2"], "only the two recorded alerts ran"

@@ -315,13 +315,13 @@ class Receiver(Server):
 
 
 def recording_receiver(
-    work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, start: bool = True, **route
+    work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, start: bool = True, data: Path | None = None, **route
 ) -> Receiver:
     """``remediate serve`` routing ``alertname`` (default DemoAppDown, severity critical) to the stand-in
     playbook tests/fixtures/receiver/record.yml on ``hosts`` local hosts web1..N; it records each run in
     ``work/out``. ``hold`` (seconds a run holds its host) and any other keyword go to the route; ``vars`` are
     added to the playbook's out_dir and hold. With ``start=False`` its port is chosen but nothing listens
-    there until ``start()``."""
+    there until ``start()``. ``data`` is its data_dir (journal, jobs), default ``work/data``."""
     root = Path(__file__).resolve().parents[2]
     (work / "out").mkdir(parents=True, exist_ok=True)
     local = f"ansible_connection=local ansible_python_interpreter={sys.executable}"
@@ -331,7 +331,7 @@ def recording_receiver(
              "mitigation": "restart", "severities": ["critical"], "vars": variables, "cooldown": 0,
              "concurrency": hosts, **route}  # fmt: skip
     config = {"inventory": str(work / "hosts"), "ansible_config": str(root / "ansible.cfg"),
-              "data_dir": str(work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
+              "data_dir": str(data or work / "data"), "max_jobs": max_jobs, "max_body_bytes": 65536,
               "routes": [route]}  # fmt: skip
     server = Receiver(work, config, token)
     return server.start() if start else server

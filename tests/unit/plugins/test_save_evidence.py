@@ -30,6 +30,8 @@ def test_a_symlink_in_place_of_a_file_is_not_followed(ansible_task, tmp_path):
     (tmp_path / "e" / "logs.txt").symlink_to(tmp_path / "target")
     (result,) = ansible_task([save(tmp_path / "e", {"logs.txt": "x"})])
     assert result["failed"] and "cannot write evidence" in result["msg"]
+    assert str(tmp_path / "e" / "logs.txt") in result["msg"], "the file it could not write is named"
+    assert result["warnings"] == [result["msg"]], "a warning, for callers that ignore the failure"
     assert not (tmp_path / "target").exists()
 
 

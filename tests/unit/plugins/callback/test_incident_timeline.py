@@ -136,6 +136,15 @@ def test_an_unusable_incident_id_is_refused_with_a_warning(tmp_path):
     assert not (tmp_path / "inc").exists()
 
 
+def test_a_timeline_that_cannot_be_written_warns_once_and_never_fails_the_run(tmp_path):
+    (tmp_path / "inc").write_text("a file where the timeline folder should be, as a full disk would refuse it")
+    done = run(tmp_path, PLAY)
+    output = done.stdout + done.stderr
+    assert output.count("cannot write the timeline of INC-TEST-1") == 1, output
+    assert "h1: resolved - ok" in done.stdout, "the outcome is still shown"
+    assert "(incomplete: " in done.stdout and "event(s) could not be written)" in done.stdout
+
+
 def test_a_host_lost_or_stopped_before_close_still_gets_an_outcome(tmp_path):
     """h2 becomes unreachable mid-resolve (an ssh connection to a closed port); h1 fails outside any rescue."""
     lose = {"name": "Lose h2", "ansible.builtin.command": "true", "when": "inventory_hostname == 'h2'",
