@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, config)
     except (RemediateError, PayloadError, FileNotFoundError, ValueError) as exc:
         print(f"remediate: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # a full disk under data_dir, most often
+        print(f"remediate: the journal in {config.data_dir} cannot be used: {exc}", file=sys.stderr)
         return 2
 
 

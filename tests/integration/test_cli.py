@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from disks import small_disk
 
 ROOT = Path(__file__).resolve().parents[2]
 REMEDIATE = str(ROOT / ".venv" / "bin" / "remediate")
@@ -65,3 +66,15 @@ def test_configuration_errors_name_the_key(tmp_path):
     (tmp_path / "bad.yml").write_text(yaml.safe_dump({"routes": [{"name": "x", "alertname": "A"}]}))
     done = remediate(tmp_path / "bad.yml", "jobs")
     assert done.returncode == 2 and "bad.yml: routes[0].playbook: is required" in done.stderr
+
+
+def test_a_journal_on_a_full_disk_is_a_clear_error(config, tmp_path):
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
+                    "data_dir": str(disk.mount / "data")}  # fmt: skip
+        (tmp_path / "remediate.yml").write_text(yaml.safe_dump(settings))
+        disk.fill()
+        done = remediate(tmp_path / "remediate.yml", "run", "restart", "--limit", "web1", "--service", "demo-app")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"remediate: the journal in {disk.mount / 'data'} cannot be used: "), done.stderr
+    assert "Traceback" not in done.stderr
