@@ -93,20 +93,26 @@ def cmd_run(args, config) -> int:
         variables["incident_id"] = args.incident_id
     playbook = f"incident.remediation.{args.mitigation}"
 
-    async def go() -> tuple[str, dict]:
+    async def go() -> tuple[str, dict, bool]:
         dispatcher = Dispatcher(config, _journal(config), executor(config))
         job_id = dispatcher.submit_operator(playbook=playbook, target=args.limit, variables=variables, check=args.check)
         print(f"job {job_id}: {playbook} on {args.limit}{' (check mode)' if args.check else ''}, "
               f"artifacts in {job_dir(config, job_id)}", flush=True)  # fmt: skip
         state = await dispatcher.run(dispatcher.journal.job(job_id))
-        return state, dispatcher.journal.job(job_id)
+        job = {**dispatcher.journal.job(job_id), **dispatcher.unrecorded.get(job_id, {})}  # as it ended
+        return state, job, bool(dispatcher.held())
 
-    state, job = asyncio.run(go())
+    state, job, unrecorded = asyncio.run(go())
     stdout = job_dir(config, job["id"]) / "artifacts" / "run" / "stdout"
     if stdout.exists():
         text = stdout.read_text(encoding="utf-8", errors="replace")
         print(text[text.rfind("INCIDENT ") :] if "INCIDENT " in text else text[-3000:])
     print(f"job {job['id']}: {state}" + (f" - {job['reason']}" if job["reason"] else ""))
+    if unrecorded:  # a full disk under data_dir: the run's start or end is not in the journal
+        what = "start, so it did not run" if state == "queued" else f"end ({state}): it shows it running"
+        print(f"remediate: the journal in {config.data_dir} could not record job {job['id']}'s {what}; "
+              "a receiver starting on this journal marks it interrupted", file=sys.stderr)  # fmt: skip
+        return 2
     return 0 if state == "succeeded" else 1
 
 

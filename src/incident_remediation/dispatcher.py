@@ -2,7 +2,10 @@
 
 ``submit`` decides and journals synchronously (so an alert is committed before the receiver answers)
 and schedules the jobs on the event loop; ``execute`` (runner.execute) runs in a worker thread, so the
-receiver keeps answering while playbooks run.
+receiver keeps answering while playbooks run. A job state the journal cannot take (a full disk) is held
+in memory and written as soon as it can (``catch_up``: before each submit, and every few seconds in the
+receiver), so a full disk neither loses a job's end nor leaves its alert deduplicated against a job that
+is over.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from incident_remediation.runner import outcomes, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
+CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
 VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved")
 Execute = Callable[[Config, dict], tuple[str, int, str]]
 
@@ -54,6 +59,9 @@ class Dispatcher:
         self.routes = {route.name: route for route in config.routes}
         self.target_locks: dict[str, asyncio.Lock] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.unrecorded: dict[str, dict] = {}  # job id -> the end the journal could not take
+        self.unstarted: dict[str, dict] = {}  # job id -> a queued job the journal could not mark running
+        self.retrying: set[str] = set()  # unstarted jobs scheduled again, not yet tried
 
     # --- decisions (synchronous: committed before the answer) ---------------------------------------
     def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
@@ -91,6 +99,7 @@ class Dispatcher:
         alert itself) are committed together; when the journal cannot take them (sqlite3.Error: a full
         disk), that alert and the ones after it are left unrecorded and unstarted, and the error is raised."""
         verdicts = []
+        self.catch_up()
         for alert in alerts:
             decision, verdict = self.explain(alert)
             with self.journal.transaction():
@@ -130,7 +139,7 @@ class Dispatcher:
 
     def _ended(self, job: dict, task: asyncio.Task) -> None:
         self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # the journal could not record a state
+        if not task.cancelled() and task.exception() is not None:  # not the journal's: run() holds those
             log.error("job %s (%s on %s) stopped: %s: %s; its journal row is as it was before, a restart of the "
                       "receiver recovers it", job["id"], job["playbook"], job["target"],
                       type(task.exception()).__name__, task.exception())  # fmt: skip
@@ -140,27 +149,85 @@ class Dispatcher:
         lock = self.target_locks.setdefault(job["target"], asyncio.Lock())
         route_slots = self.route_slots.get(job["route"]) or asyncio.Semaphore(1)
         async with lock, route_slots, self.slots:
-            current = self.journal.job(job["id"])
-            if current is None or current["state"] != "queued":
-                return current["state"] if current else "gone"
-            if job["route"] in self.routes and self._cooldown_left(job["route"], job["target"]) > 0:
-                self.journal.set_state(job["id"], "cancelled", reason="cooldown: the same route just ran on this host")
-                return "cancelled"
-            self.journal.set_state(job["id"], "running")
+            self.retrying.discard(job["id"])
+            try:
+                begun = self._begin(job)
+                self.unstarted.pop(job["id"], None)
+            except sqlite3.Error as exc:  # not run unless its start is recorded: a crash would run it twice
+                self.unstarted[job["id"]] = job
+                log.error("job %s (%s on %s) waits: the journal cannot record its start (%s); it starts once "
+                          "the journal can", job["id"], job["playbook"], job["target"], exc)  # fmt: skip
+                return "queued"
+            if begun != "running":
+                return begun
             started = time.monotonic()
             log.info("job %s: %s on %s", job["id"], job["playbook"], job["target"])
             try:
                 state, rc, reason = await asyncio.to_thread(self.execute, self.config, job)
-            except Exception as exc:  # a broken runner must not leave the job running forever
-                log.exception("job %s could not run", job["id"])
+            except Exception as exc:  # a broken runner (its artifacts on a full disk, ...) must not leave the
+                # job running, nor its playbook acting on the host once the lock is released
+                log.error("job %s could not run: %s: %s", job["id"], type(exc).__name__, exc,
+                          exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
-            self.journal.set_state(job["id"], state, rc=rc, reason=reason)
+                pids = await asyncio.to_thread(stop_orphans, self.config, job["id"])
+                if pids:
+                    reason += (f"; its playbook was still running (pids {', '.join(map(str, pids))}) and was "
+                               f"stopped: the remediation may be partly done, check {job['target']}")  # fmt: skip
+            self._end(job, {"state": state, "rc": rc, "reason": reason, "at": time.time()})
             self.metrics.observe_job(time.monotonic() - started)
             for outcome in await asyncio.to_thread(outcomes, self.config, job["id"]):
                 status = str(outcome.get("status") or "unknown")
                 self.metrics.inc("remediate_incidents_total", outcome=status, host=outcome["host"], route=job["route"])
             log.info("job %s: %s %s", job["id"], state, reason)
             return state
+
+    def _begin(self, job: dict) -> str:
+        """Mark a queued job running, or say why it does not run: its state."""
+        current = self.journal.job(job["id"])
+        if current is None or current["state"] != "queued":
+            return current["state"] if current else "gone"
+        if job["route"] in self.routes and self._cooldown_left(job["route"], job["target"]) > 0:
+            self.journal.set_state(job["id"], "cancelled", reason="cooldown: the same route just ran on this host")
+            return "cancelled"
+        self.journal.set_state(job["id"], "running")
+        return "running"
+
+    def _end(self, job: dict, end: dict) -> None:
+        try:
+            self.journal.set_state(job["id"], **end)
+        except sqlite3.Error as exc:
+            self.unrecorded[job["id"]] = end
+            log.error("job %s (%s on %s) ended %s, but the journal cannot record it (%s): held in memory and "
+                      "written as soon as the journal can; until then the journal shows it running", job["id"],
+                      job["playbook"], job["target"], end["state"], exc)  # fmt: skip
+
+    def held(self) -> int:
+        """Job states the journal could not take yet (ends, and starts of jobs waiting for it)."""
+        return len(self.unrecorded) + len(self.unstarted)
+
+    def catch_up(self) -> int:
+        """Write the held ends (each at the time it happened) and start the jobs that waited for the
+        journal, as far as the journal takes them; the number still held (a job scheduled again counts until
+        its start is recorded)."""
+        for job_id, end in list(self.unrecorded.items()):
+            try:
+                self.journal.set_state(job_id, **end)
+            except sqlite3.Error:
+                return self.held()
+            del self.unrecorded[job_id]
+            log.info("job %s: its end (%s) is in the journal now", job_id, end["state"])
+        for job_id, job in self.unstarted.items():
+            if job_id not in self.retrying:  # run() tries to record its start again, and keeps it held if it cannot
+                self.retrying.add(job_id)
+                self.schedule(job)
+        return self.held()
+
+    async def keep_up(self) -> None:
+        """The receiver's background task: catch up with the journal while states are held."""
+        while True:
+            await asyncio.sleep(CATCH_UP_SECONDS)
+            if self.held():
+                self.catch_up()
 
     async def recover(self) -> list[dict]:
         """At start: jobs a crash left running are marked interrupted (and returned), what is left of their
@@ -178,7 +245,12 @@ class Dispatcher:
             self.journal.set_state(job["id"], "interrupted", reason=reason)
             log.warning("interrupted job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
         for job in queued:
-            self.schedule(job)
+            if job["source"] == "operator":  # its remediate run has ended: never run it without its operator
+                reason = "an operator's run whose remediate process ended before it started; not run without them"
+                self.journal.set_state(job["id"], "interrupted", reason=reason)
+                log.warning("job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
+            else:
+                self.schedule(job)
         return interrupted
 
     async def drain(self) -> None:

@@ -121,8 +121,10 @@ class Journal:
         )  # fmt: skip
         return job_id
 
-    def set_state(self, job_id: str, state: str, *, rc: int | None = None, reason: str = "") -> None:
-        now = time.time()
+    def set_state(self, job_id: str, state: str, *, rc: int | None = None, reason: str = "",
+                  at: float | None = None) -> None:  # fmt: skip
+        """``at``: when it happened, if earlier than now (a state written late, after a full disk)."""
+        now = time.time() if at is None else at
         if state == "running":
             self._write("UPDATE jobs SET state = ?, started = ? WHERE id = ?", (state, now, job_id))
         else:

@@ -44,7 +44,7 @@ class Metrics:
                 if seconds <= bound:
                     self.duration_buckets[i] += 1
 
-    def render(self, jobs_by_state: dict[str, int]) -> str:
+    def render(self, jobs_by_state: dict[str, int], held: int = 0) -> str:
         lines = [
             "# HELP remediate_alerts_total Alerts received, by verdict (accepted, deduped, cooldown, refused, ...).",
             "# TYPE remediate_alerts_total counter",
@@ -63,6 +63,9 @@ class Metrics:
         lines += ["# HELP remediate_jobs Jobs in the journal, by state.", "# TYPE remediate_jobs gauge"]
         for state in STATES:
             lines.append(f'remediate_jobs{{state="{state}"}} {jobs_by_state.get(state, 0)}')
+        lines += ["# HELP remediate_job_states_unrecorded Job starts and ends the journal could not take (a full disk),"
+                  " held in memory until it can.", "# TYPE remediate_job_states_unrecorded gauge",
+                  f"remediate_job_states_unrecorded {held}"]  # fmt: skip
         lines += ["# HELP remediate_job_duration_seconds Time from a job's start to its end.",
                   "# TYPE remediate_job_duration_seconds histogram"]  # fmt: skip
         for bound, count in zip(BUCKETS, buckets, strict=True):

@@ -13,6 +13,7 @@ size limit and no other moving part (no separate ASGI server), and a small footp
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -111,12 +112,15 @@ async def show_report(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "jobs": request.app[DISPATCHER].journal.count_by_state()})
+    dispatcher = request.app[DISPATCHER]
+    held = dispatcher.held()  # "behind": job states wait in memory for the journal (a full disk)
+    return web.json_response({"status": "behind" if held else "ok", "jobs": dispatcher.journal.count_by_state(),
+                              "unrecorded_job_states": held})  # fmt: skip
 
 
 async def metrics(request: web.Request) -> web.Response:
     dispatcher = request.app[DISPATCHER]
-    text = dispatcher.metrics.render(dispatcher.journal.count_by_state())
+    text = dispatcher.metrics.render(dispatcher.journal.count_by_state(), dispatcher.held())
     return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Format": "0.0.4"})
 
 
@@ -152,9 +156,17 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         purged = dispatcher.journal.purge(dispatcher.config.retention_days)
         interrupted = await dispatcher.recover()  # logs each, with what was left of it
         log.info("journal %s: %d interrupted, %d purged", dispatcher.journal.path, len(interrupted), purged)
+        catching_up.append(asyncio.get_running_loop().create_task(dispatcher.keep_up()))
 
     async def stop(_app: web.Application) -> None:
+        for task in catching_up:
+            task.cancel()
         await dispatcher.drain()
+        if dispatcher.held():
+            log.error("stopping with %d job state(s) the journal could not take; the next start marks the jobs "
+                      "it shows running as interrupted", dispatcher.held())  # fmt: skip
+
+    catching_up: list[asyncio.Task] = []
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,32 @@ def test_a_journal_on_a_full_disk_is_a_clear_error(config, tmp_path):
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith(f"remediate: the journal in {disk.mount / 'data'} cannot be used: "), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_run_whose_end_the_journal_cannot_take_says_so(config, tmp_path):
+    """The disk fills as soon as the run starts (its job folder appears): the run cannot write its artifacts
+    nor the journal its end; remediate says which job the journal shows wrong, exit 2."""
+    with small_disk(tmp_path / "disk") as disk:
+        data = disk.mount / "data"
+        settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
+                    "data_dir": str(data)}  # fmt: skip
+        (tmp_path / "remediate.yml").write_text(yaml.safe_dump(settings))
+        filled = threading.Event()
+
+        def fill_when_the_job_starts() -> None:
+            deadline = time.monotonic() + 60
+            while not any((data / "jobs").glob("*/env")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            disk.fill()
+            filled.set()
+
+        threading.Thread(target=fill_when_the_job_starts, daemon=True).start()
+        done = remediate(tmp_path / "remediate.yml", "run", "restart", "--limit", "web1", "--service", "demo-app")
+        assert filled.wait(5)
+        disk.free()
+        jobs = json.loads(remediate(tmp_path / "remediate.yml", "jobs", "--json").stdout)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"remediate: the journal in {data} could not record job {jobs[0]['id']}'s end (failed): it shows it " \
+           "running" in done.stderr, done.stderr  # fmt: skip
+    assert "No space left on device" in done.stdout, "the run's own failure is said"
+    assert jobs[0]["state"] == "running" and "Traceback" not in done.stderr

@@ -38,7 +38,7 @@ def test_every_receiver_metric_the_rules_use_is_exposed():
     metrics = Metrics()
     metrics.inc("remediate_incidents_total", outcome="failed", host="web1", route="down")
     page = metrics.render({"queued": 1})
-    exposed = set(re.findall(r"^(remediate_[a-z_]+)\{", page, re.M))
+    exposed = set(re.findall(r"^(remediate_[a-z_]+)[{ ]", page, re.M))
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
     used = {name for rule in rules for name in re.findall(r"\b(remediate_[a-z_]+)", rule["expr"])}
     assert used and used <= exposed, used - exposed

@@ -140,6 +140,24 @@ def test_a_crash_leaves_running_jobs_interrupted_and_queued_ones_run(make, tmp_p
     assert dispatcher.journal.job(queued)["state"] == "succeeded" and [t for t, _, _ in run.runs] == ["web2"]
 
 
+def test_an_operator_run_left_queued_is_not_run_without_its_operator(make, tmp_path):
+    """`remediate run` that ended before its job started (killed, or its start not recorded on a full
+    disk): the receiver's next start must not run it unattended."""
+    journal = Journal(tmp_path / "journal.sqlite")
+    operator = journal.create_job(source="operator", target="web1", playbook="p", extravars={})
+    run = FakeRun(0.01)
+
+    async def scenario():
+        dispatcher = make(run)
+        await dispatcher.recover()
+        await dispatcher.drain()
+        return dispatcher
+
+    job = asyncio.run(scenario()).journal.job(operator)
+    assert job["state"] == "interrupted" and "not run without them" in job["reason"], job
+    assert run.runs == []
+
+
 def test_a_runner_that_raises_fails_the_job_instead_of_leaving_it_running(make):
     def broken(config, job):
         raise OSError("ansible-playbook not found")
@@ -152,6 +170,31 @@ def test_a_runner_that_raises_fails_the_job_instead_of_leaving_it_running(make):
 
     job = asyncio.run(scenario())
     assert job["state"] == "failed" and "OSError: ansible-playbook not found" in job["reason"]
+
+
+def test_a_runner_that_raises_leaves_nothing_of_its_playbook_running(make, tmp_path):
+    """ansible-runner raising while its playbook runs (its artifacts on a full disk): the playbook is
+    stopped before the host's lock is released, so no next job acts beside it."""
+    started = []
+
+    def broken(config, job):
+        started.append(job_process(tmp_path, job["id"]))
+        raise OSError(28, "No space left on device")
+
+    async def scenario():
+        dispatcher = make(broken)
+        (verdict,) = dispatcher.submit([alert()])
+        await dispatcher.drain()
+        return dispatcher.journal.job(verdict.job_id)
+
+    try:
+        job = asyncio.run(scenario())
+        assert started[0].poll() == -15, "stopped before the job ended"
+        assert f"its playbook was still running (pids {started[0].pid}) and was stopped" in job["reason"], job
+        assert job["state"] == "failed" and "check web1" in job["reason"]
+    finally:
+        started[0].kill()
+        started[0].wait()
 
 
 def test_incident_outcomes_from_the_job_timelines_are_counted(make, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -97,3 +98,91 @@ def test_the_receiver_answers_503_and_counts_it(dispatcher):
     assert body["error"].startswith("the journal cannot record alerts (database or disk is full)"), body
     assert 'remediate_requests_rejected_total{reason="journal"} 1' in metrics
     assert again == 202 and len(ran) == n + 1
+
+
+def read_only(journal: Journal, on: bool = True) -> None:
+    """Every write fails with SQLite's own error, as on a full disk, whatever the write's size."""
+    journal.db.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+
+
+def test_a_job_end_the_journal_cannot_take_is_held_then_written_with_its_time(dispatcher):
+    dispatcher, _ = dispatcher
+    ended = []
+
+    def execute(config, job):  # the disk fills while the playbook runs
+        read_only(dispatcher.journal)
+        ended.append(time.time())
+        return "succeeded", 0, "done"
+
+    dispatcher.execute = execute
+
+    async def scenario():
+        (first,) = dispatcher.submit([parse_alert(raw_alert(1))])
+        await dispatcher.drain()
+        seen = dispatcher.journal.job(first.job_id)["state"], dispatcher.held()
+        with pytest.raises(sqlite3.OperationalError):  # the same alert again: the receiver's 503
+            dispatcher.submit([parse_alert(raw_alert(1))])
+        read_only(dispatcher.journal, False)
+        (again,) = dispatcher.submit([parse_alert(raw_alert(1))])  # catches up first
+        await dispatcher.drain()
+        return first, seen, again
+
+    first, seen, again = asyncio.run(scenario())
+    assert seen == ("running", 1), "held in memory; the journal still shows it running"
+    job = dispatcher.journal.job(first.job_id)
+    assert (job["state"], job["rc"], job["reason"]) == ("succeeded", 0, "done")
+    assert job["finished"] == pytest.approx(ended[0], abs=0.5), "written late, with the time it ended"
+    assert dispatcher.held() == 0
+    assert again.verdict == "cooldown", "not deduplicated against a job that is over: its route's cooldown holds it"
+
+
+def test_a_job_whose_start_cannot_be_recorded_does_not_run_until_it_can(dispatcher):
+    dispatcher, ran = dispatcher
+
+    async def scenario():
+        (verdict,) = dispatcher.submit([parse_alert(raw_alert(2))])
+        read_only(dispatcher.journal)  # before the job's task first runs
+        await dispatcher.drain()
+        waiting = dispatcher.journal.job(verdict.job_id)["state"], len(ran), dispatcher.held()
+        assert dispatcher.catch_up() == dispatcher.catch_up() == 1, "still read-only: still held"
+        await dispatcher.drain()
+        assert len(dispatcher.tasks) == 0 and len(ran) == 0, "tried again once, not run"
+        read_only(dispatcher.journal, False)
+        dispatcher.catch_up()
+        await dispatcher.drain()
+        assert dispatcher.held() == 0
+        return verdict, waiting
+
+    verdict, waiting = asyncio.run(scenario())
+    assert waiting == ("queued", 0, 1), "not run while its start could not be recorded (a crash would run it twice)"
+    assert dispatcher.journal.job(verdict.job_id)["state"] == "succeeded" and len(ran) == 1, "run once, later"
+
+
+def test_the_receiver_says_it_is_behind_and_catches_up_by_itself(dispatcher, monkeypatch):
+    dispatcher, _ = dispatcher
+    monkeypatch.setattr("incident_remediation.dispatcher.CATCH_UP_SECONDS", 0.1)
+
+    def execute(config, job):
+        read_only(dispatcher.journal)
+        return "failed", 2, "not healthy"
+
+    dispatcher.execute = execute
+
+    async def scenario():
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with TestClient(TestServer(receiver.make_app(dispatcher, TOKEN))) as client:
+            answer = await client.post("/alerts", headers=headers,
+                                       data=json.dumps({"version": "4", "alerts": [raw_alert(3)]}))  # fmt: skip
+            job_id = (await answer.json())["alerts"][0]["job_id"]
+            await dispatcher.drain()
+            behind = await (await client.get("/healthz")).json()
+            metrics = await (await client.get("/metrics")).text()
+            read_only(dispatcher.journal, False)
+            await asyncio.sleep(0.5)  # no alert comes: the receiver's own loop writes it
+            return job_id, behind, metrics, await (await client.get("/healthz")).json()
+
+    job_id, behind, metrics, after = asyncio.run(scenario())
+    assert behind["status"] == "behind" and behind["unrecorded_job_states"] == 1, behind
+    assert "remediate_job_states_unrecorded 1" in metrics
+    assert after["status"] == "ok" and after["unrecorded_job_states"] == 0 and after["jobs"] == {"failed": 1}, after
+    assert dispatcher.journal.job(job_id)["reason"] == "not healthy"
