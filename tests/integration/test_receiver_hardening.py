@@ -246,3 +246,34 @@ def test_a_full_disk_under_the_journal_gets_503_starts_nothing_and_recovers_with
         finally:
             server.stop()
     assert sorted(r["host"] for r in records(tmp_path)) == ["web1", "web2"], "only the two recorded alerts ran"
+
+
+def test_a_job_ending_on_a_full_disk_is_held_and_journaled_when_there_is_room(tmp_path):
+    """The disk fills while a job's playbook runs: the receiver holds the job's end in memory, says so
+    (/healthz behind, remediate_job_states_unrecorded 1), and writes it by itself once there is room, with
+    the time it ended; the alert sent again is then not deduplicated against a job that is over."""
+    with small_disk(tmp_path / "disk") as disk:
+        server = start(tmp_path, hosts=1, max_jobs=1, hold=3, data=disk.mount / "data")
+        try:
+            status, body = server.post(payload(alert("d160", "web1")))
+            job_id = body["alerts"][0]["job_id"]
+            server.wait_job(job_id, states=("running",))
+            disk.fill()
+            deadline = time.monotonic() + 60
+            while server.get("/healthz")["status"] != "behind" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            behind = server.get("/healthz")
+            assert behind["unrecorded_job_states"] == 1 and behind["jobs"] == {"running": 1}, behind
+            assert "remediate_job_states_unrecorded 1" in server.get("/metrics")
+            assert server.post(payload(alert("d160", "web1")))[0] == 503, "still full: nothing recorded"
+            ended = time.time()
+            time.sleep(1.5)
+            disk.free()
+            job = server.wait_job(job_id, timeout=30)  # the receiver's own catch-up, every 10 s
+            assert server.get("/healthz") == {"status": "ok", "jobs": {job["state"]: 1}, "unrecorded_job_states": 0}
+            assert job["finished"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended)), "the time it ended"
+            status, body = server.post(payload(alert("d160", "web1")))
+            assert status == 202 and body["alerts"][0]["verdict"] == "accepted", body
+        finally:
+            server.stop()
+    print(f"job {job_id} ended {job['state']} on the full disk: {job['reason']!r}")
