@@ -205,10 +205,10 @@ class Dispatcher:
         """Job states the journal could not take yet (ends, and starts of jobs waiting for it)."""
         return len(self.unrecorded) + len(self.unstarted)
 
-    def catch_up(self) -> int:
+    def catch_up(self, start_waiting: bool = True) -> int:
         """Write the held ends (each at the time it happened) and start the jobs that waited for the
-        journal, as far as the journal takes them; the number still held (a job scheduled again counts until
-        its start is recorded)."""
+        journal (unless ``start_waiting`` is false: the receiver is stopping), as far as the journal takes
+        them; the number still held (a job scheduled again counts until its start is recorded)."""
         for job_id, end in list(self.unrecorded.items()):
             try:
                 self.journal.set_state(job_id, **end)
@@ -217,7 +217,8 @@ class Dispatcher:
             del self.unrecorded[job_id]
             log.info("job %s: its end (%s) is in the journal now", job_id, end["state"])
         for job_id, job in self.unstarted.items():
-            if job_id not in self.retrying:  # run() tries to record its start again, and keeps it held if it cannot
+            # run() tries to record its start again, and keeps it held if it cannot
+            if start_waiting and job_id not in self.retrying:
                 self.retrying.add(job_id)
                 self.schedule(job)
         return self.held()
@@ -226,8 +227,11 @@ class Dispatcher:
         """The receiver's background task: catch up with the journal while states are held."""
         while True:
             await asyncio.sleep(CATCH_UP_SECONDS)
-            if self.held():
-                self.catch_up()
+            try:
+                if self.held():
+                    self.catch_up()
+            except Exception:  # never end silently: the next round tries again
+                log.exception("catching up with the journal failed")
 
     async def recover(self) -> list[dict]:
         """At start: jobs a crash left running are marked interrupted (and returned), what is left of their

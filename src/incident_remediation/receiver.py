@@ -162,9 +162,9 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         for task in catching_up:
             task.cancel()
         await dispatcher.drain()
-        if dispatcher.held():
+        if dispatcher.held() and dispatcher.catch_up(start_waiting=False):
             log.error("stopping with %d job state(s) the journal could not take; the next start marks the jobs "
-                      "it shows running as interrupted", dispatcher.held())  # fmt: skip
+                      "it shows running interrupted and runs the queued ones", dispatcher.held())  # fmt: skip
 
     catching_up: list[asyncio.Task] = []
 

@@ -186,3 +186,24 @@ def test_the_receiver_says_it_is_behind_and_catches_up_by_itself(dispatcher, mon
     assert "remediate_job_states_unrecorded 1" in metrics
     assert after["status"] == "ok" and after["unrecorded_job_states"] == 0 and after["jobs"] == {"failed": 1}, after
     assert dispatcher.journal.job(job_id)["reason"] == "not healthy"
+
+
+def test_a_receiver_stopping_writes_the_ends_it_holds_and_starts_nothing(dispatcher, monkeypatch):
+    dispatcher, ran = dispatcher
+    monkeypatch.setattr("incident_remediation.dispatcher.CATCH_UP_SECONDS", 3600)  # only the stop catches up
+
+    async def scenario():
+        async with TestClient(TestServer(receiver.make_app(dispatcher, TOKEN))):
+            (done,) = dispatcher.submit([parse_alert(raw_alert(4))])
+            await asyncio.sleep(0)  # its task begins: the playbook runs
+            (waiting,) = dispatcher.submit([parse_alert(raw_alert(5))])  # its start comes after the disk fills
+            read_only(dispatcher.journal)
+            await dispatcher.drain()
+            assert dispatcher.held() == 2, "one job's end, the other's start"
+            read_only(dispatcher.journal, False)
+        return done, waiting
+
+    done, waiting = asyncio.run(scenario())
+    assert dispatcher.journal.job(done.job_id)["state"] == "succeeded", "written as the receiver stopped"
+    assert dispatcher.journal.job(waiting.job_id)["state"] == "queued", "not started while stopping"
+    assert len(ran) == 1
