@@ -169,10 +169,7 @@ class Dispatcher:
                 log.error("job %s could not run: %s: %s", job["id"], type(exc).__name__, exc,
                           exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
-                pids = await asyncio.to_thread(stop_orphans, self.config, job["id"])
-                if pids:
-                    reason += (f"; its playbook was still running (pids {', '.join(map(str, pids))}) and was "
-                               f"stopped: the remediation may be partly done, check {job['target']}")  # fmt: skip
+                reason += await self._stop_playbook(job)
             self._end(job, {"state": state, "rc": rc, "reason": reason, "at": time.time()})
             self.metrics.observe_job(time.monotonic() - started)
             for outcome in await asyncio.to_thread(outcomes, self.config, job["id"]):
@@ -180,6 +177,14 @@ class Dispatcher:
                 self.metrics.inc("remediate_incidents_total", outcome=status, host=outcome["host"], route=job["route"])
             log.info("job %s: %s %s", job["id"], state, reason)
             return state
+
+    async def _stop_playbook(self, job: dict, when: str = "") -> str:
+        """Stop what is left of the job's playbook; what to add to its reason ('' when nothing was left)."""
+        pids = await asyncio.to_thread(stop_orphans, self.config, job["id"])
+        if not pids:
+            return ""
+        return (f"; its playbook was still running (pids {', '.join(map(str, pids))}) and was stopped{when}: "
+                f"the remediation may be partly done, check {job['target']}")  # fmt: skip
 
     def _begin(self, job: dict) -> str:
         """Mark a queued job running, or say why it does not run: its state."""
@@ -228,8 +233,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(CATCH_UP_SECONDS)
             try:
-                if self.held():
-                    self.catch_up()
+                self.catch_up()
             except Exception:  # never end silently: the next round tries again
                 log.exception("catching up with the journal failed")
 
@@ -238,12 +242,8 @@ class Dispatcher:
         playbooks is stopped first, and the outcomes they recorded are said; then queued ones run."""
         interrupted, queued = self.journal.recover()
         for job in interrupted:
-            pids = await asyncio.to_thread(stop_orphans, self.config, job["id"])
+            reason = "the receiver stopped while the job ran" + await self._stop_playbook(job, " at recovery")
             recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
-            reason = "the receiver stopped while the job ran"
-            if pids:
-                reason += (f"; its playbook was still running (pids {', '.join(map(str, pids))}) and was stopped "
-                           f"at recovery: the remediation may be partly done, check {job['target']}")  # fmt: skip
             if recorded:
                 reason += "; outcome recorded before: " + ", ".join(str(o.get("status")) for o in recorded)
             self.journal.set_state(job["id"], "interrupted", reason=reason)

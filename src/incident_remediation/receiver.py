@@ -162,7 +162,7 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         for task in catching_up:
             task.cancel()
         await dispatcher.drain()
-        if dispatcher.held() and dispatcher.catch_up(start_waiting=False):
+        if dispatcher.catch_up(start_waiting=False):
             log.error("stopping with %d job state(s) the journal could not take; the next start marks the jobs "
                       "it shows running interrupted and runs the queued ones", dispatcher.held())  # fmt: skip
 

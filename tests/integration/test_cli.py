@@ -37,6 +37,14 @@ def remediate(config, *args):
                           check=False)  # fmt: skip
 
 
+def with_data_dir(config: Path, folder: Path, data: Path) -> Path:
+    """The module's config with its journal and jobs in ``data`` (a small disk), written in ``folder``."""
+    settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
+                "data_dir": str(data)}  # fmt: skip
+    (folder / "remediate.yml").write_text(yaml.safe_dump(settings))
+    return folder / "remediate.yml"
+
+
 def test_route_explains_the_decision_and_changes_nothing(config, tmp_path):
     alert = {"status": "firing", "labels": {"alertname": "DemoAppDown", "instance": "web1:8080", "severity": "critical",
              "team": "x"}, "fingerprint": "f00d", "startsAt": "2026-11-23T10:00:00Z"}  # fmt: skip
@@ -72,11 +80,9 @@ def test_configuration_errors_name_the_key(tmp_path):
 
 def test_a_journal_on_a_full_disk_is_a_clear_error(config, tmp_path):
     with small_disk(tmp_path / "disk", "64k") as disk:
-        settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
-                    "data_dir": str(disk.mount / "data")}  # fmt: skip
-        (tmp_path / "remediate.yml").write_text(yaml.safe_dump(settings))
+        moved = with_data_dir(config, tmp_path, disk.mount / "data")
         disk.fill()
-        done = remediate(tmp_path / "remediate.yml", "run", "restart", "--limit", "web1", "--service", "demo-app")
+        done = remediate(moved, "run", "restart", "--limit", "web1", "--service", "demo-app")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith(f"remediate: the journal in {disk.mount / 'data'} cannot be used: "), done.stderr
     assert "Traceback" not in done.stderr
@@ -87,9 +93,7 @@ def test_a_run_whose_end_the_journal_cannot_take_says_so(config, tmp_path):
     nor the journal its end; remediate says which job the journal shows wrong, exit 2."""
     with small_disk(tmp_path / "disk") as disk:
         data = disk.mount / "data"
-        settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
-                    "data_dir": str(data)}  # fmt: skip
-        (tmp_path / "remediate.yml").write_text(yaml.safe_dump(settings))
+        moved = with_data_dir(config, tmp_path, data)
         filled = threading.Event()
 
         def fill_when_the_job_starts() -> None:
@@ -100,10 +104,10 @@ def test_a_run_whose_end_the_journal_cannot_take_says_so(config, tmp_path):
             filled.set()
 
         threading.Thread(target=fill_when_the_job_starts, daemon=True).start()
-        done = remediate(tmp_path / "remediate.yml", "run", "restart", "--limit", "web1", "--service", "demo-app")
+        done = remediate(moved, "run", "restart", "--limit", "web1", "--service", "demo-app")
         assert filled.wait(5)
         disk.free()
-        jobs = json.loads(remediate(tmp_path / "remediate.yml", "jobs", "--json").stdout)
+        jobs = json.loads(remediate(moved, "jobs", "--json").stdout)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"remediate: the journal in {data} could not record job {jobs[0]['id']}'s end (failed): it shows it " \
            "running" in done.stderr, done.stderr  # fmt: skip
