@@ -4,13 +4,44 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = ROOT / "scripts" / "setup"
+
+
+def _others_can_enter(folder: Path) -> bool:
+    """Every folder from / down to this one is searchable by any user (mode o+x)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (folder, *folder.parents))
+
+
+@pytest.fixture
+def setup_copy_others_can_run() -> Iterator[Path]:
+    """scripts/ copied where uid 65534 can read and run it, wherever this checkout is.
+
+    A checkout under a folder of mode 0700 (/root, ``mktemp -d``) cannot be entered by
+    another user at all, so its own scripts/setup would fail with 126 before it runs.
+    """
+    bases = [Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
+    base = next((b for b in bases if b.is_dir() and _others_can_enter(b.resolve())), None)
+    if base is None:  # pragma: no cover - no Linux machine lacks all four
+        pytest.fail(f"no folder others can enter to copy scripts/setup into (tried {', '.join(map(str, bases))})")
+    top = Path(tempfile.mkdtemp(prefix="setup-as-nobody-", dir=base))
+    try:
+        top.chmod(0o755)
+        shutil.copytree(SETUP.parent, top / "scripts")  # setup and everything it sources (lib.sh)
+        for path in (top / "scripts", *(top / "scripts").iterdir()):  # whatever the checkout's umask was
+            mode = path.stat().st_mode
+            path.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
+        yield top / "scripts" / SETUP.name
+    finally:
+        shutil.rmtree(top)
 
 
 def fake_commands(tmp_path: Path, **scripts: str) -> dict[str, str]:
@@ -26,9 +57,9 @@ def fake_commands(tmp_path: Path, **scripts: str) -> dict[str, str]:
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is needed to drop root")
-def test_not_root_is_refused_before_anything_is_done():
+def test_not_root_is_refused_before_anything_is_done(setup_copy_others_can_run: Path):
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SETUP)],
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(setup_copy_others_can_run)],
         capture_output=True,
         text=True,
         check=False,
