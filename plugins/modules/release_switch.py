@@ -14,6 +14,13 @@ description:
     bad. Versions are ordered naturally (V(1.10.0) after V(1.9.2)).
   - The release rolled away from is marked bad with a marker file in its directory (so the next rollback does
     not return to it) and stays on disk as evidence.
+  - The marker is written without following links. The release directory is opened with C(O_NOFOLLOW), the
+    marker is written to a new file and renamed into place, so a link or a hard link planted under the marker's
+    name never redirects the write. A marker that is there but is not a plain file (a symlink, a directory) is
+    refused before any change, naming the path, as a sign of tampering.
+  - When C(current) points at a release directory that is not there (a deploy that died half way), that release
+    is the bad one. It has no directory to hold a marker, so none is written; RV(previous_missing) says so
+    and the target is the newest good release older than it.
   - The switch is atomic: a new symlink is made beside C(current) and renamed over it.
   - No current release, no previous good release, an unknown or bad target, or a target without
     O(required_files) is a failure that changes nothing.
@@ -82,13 +89,20 @@ previous:
   returned: always
   type: str
   sample: "1.1.0"
+previous_missing:
+  description:
+    - V(true) when C(current) pointed at a release directory that does not exist (a deploy that did not finish).
+      That release is the bad one; no marker is written for it.
+  returned: always
+  type: bool
+  sample: false
 target:
   description: The release C(current) points at now (or would, in check mode).
   returned: always
   type: str
   sample: "1.0.0"
 marked_bad:
-  description: The release marked bad by this run, if any.
+  description: The release marked bad by this run, if any (none for a missing RV(previous)).
   returned: always
   type: str
 releases:
@@ -98,9 +112,11 @@ releases:
   elements: dict
 """
 
+import contextlib
 import json
 import os
 import re
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -128,7 +144,13 @@ class Deployment:
         return sorted(names, key=version_key)
 
     def is_bad(self, name: str) -> bool:
-        return os.path.exists(os.path.join(self.releases_dir, name, self.marker))
+        """Any entry under the marker's name counts, a planted link too: never roll back to such a release."""
+        return os.path.lexists(os.path.join(self.releases_dir, name, self.marker))
+
+    def exists(self, name: str) -> bool:
+        """The release is a real directory in releases/ (not missing, not a link, not a file)."""
+        path = os.path.join(self.releases_dir, name)
+        return os.path.isdir(path) and not os.path.islink(path)
 
     def current(self) -> str:
         if not os.path.islink(self.current_link):
@@ -138,10 +160,46 @@ class Deployment:
             raise ValueError(f"{self.current_link} points at {target}, not at a release in {self.releases_dir}")
         return os.path.basename(target)
 
-    def mark_bad(self, name: str, details: dict) -> None:
+    def check_marker(self, name: str) -> None:
+        """Refuse a marker path that is there and is not a plain file: it was not written by us."""
         path = os.path.join(self.releases_dir, name, self.marker)
-        with open(path, "w") as handle:
-            json.dump(details, handle, indent=1)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISREG(mode):
+            kind = f"a symlink to {os.readlink(path)}" if stat.S_ISLNK(mode) else "a directory or special file"
+            raise ValueError(
+                f"{path} is not a plain file but {kind}: refusing to write the bad marker through it, nothing"
+                f" changed. It may have been planted; remove it after review and run again"
+            )
+
+    def mark_bad(self, name: str, details: dict) -> None:
+        """Write the marker without following links: the release directory is opened O_NOFOLLOW, the marker is
+        written to a new file (O_EXCL, O_NOFOLLOW) and renamed over the old one, never written through it."""
+        releases = os.open(self.releases_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            release = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=releases)
+        finally:
+            os.close(releases)
+        tmp = f".{self.marker}.{os.getpid()}.tmp"
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=release)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=release)
+            with os.fdopen(fd, "w") as handle:
+                os.fchmod(handle.fileno(), 0o644)
+                json.dump(details, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.check_marker(name)
+            os.rename(tmp, self.marker, src_dir_fd=release, dst_dir_fd=release)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=release)
+            raise
+        finally:
+            os.close(release)
 
     def switch(self, name: str) -> None:
         tmp = os.path.join(self.root, f".current.{os.getpid()}.tmp")
@@ -200,19 +258,44 @@ def main() -> None:
         if name.startswith("/") or ".." in name.split("/") or not os.path.exists(path):
             module.fail_json(msg=f"release {target} lacks {name}: refusing to switch to it", target=target)
     changed = target != current
-    marked = current if changed and params["mark_bad"] else None
+    missing = not deployment.exists(current)
+    marked = current if changed and params["mark_bad"] and not missing else None
+    if marked:
+        try:
+            deployment.check_marker(marked)
+        except ValueError as exc:
+            module.fail_json(msg=str(exc), previous=current, target=target)
     if changed and not module.check_mode:
         if marked:
-            deployment.mark_bad(marked, {"at": time.time(), "reason": params["reason"], "replaced_by": target})
-        deployment.switch(target)
+            try:
+                deployment.mark_bad(marked, {"at": time.time(), "reason": params["reason"], "replaced_by": target})
+            except (OSError, ValueError) as exc:
+                module.fail_json(
+                    msg=f"cannot write the bad marker of release {marked} without following links"
+                    f" ({os.path.join(deployment.releases_dir, marked, deployment.marker)}: {exc}): current not"
+                    f" switched, still {current}",
+                    previous=current,
+                    target=target,
+                )
+        try:
+            deployment.switch(target)
+        except OSError as exc:
+            module.fail_json(
+                msg=f"cannot switch {deployment.current_link} to releases/{target}: {exc}; it still points at"
+                f" releases/{current}" + (f" and {marked} is marked bad" if marked else ""),
+                previous=current,
+                target=target,
+            )
     listing = [{"version": r, "bad": deployment.is_bad(r) or r == marked} for r in releases]
+    before = f"current -> releases/{current}" + (" (missing)" if missing else "")
     module.exit_json(
         changed=changed,
         previous=current,
+        previous_missing=missing,
         target=target,
         marked_bad=marked,
         releases=listing,
-        diff={"before": f"current -> releases/{current}\n", "after": f"current -> releases/{target}\n"},
+        diff={"before": before + "\n", "after": f"current -> releases/{target}\n"},
     )
 
 

@@ -115,3 +115,75 @@ def test_switching_back_to_a_bad_release_needs_allow_bad_and_keeps_its_marker(de
     assert current(deployment) == "releases/1.10.0"
     assert json.loads((deployment / "releases/1.10.0/.incident-remediation-bad").read_text())["reason"] == "INC-8"
     assert {r["version"] for r in result["releases"] if r["bad"]} == {"1.9.0", "1.10.0"}
+
+
+def test_a_dangling_current_is_the_bad_release_and_no_marker_is_written_for_it(deployment, run_module):
+    """A deploy that died half way: current -> releases/2.0.0, which is not there (issue 21, item 4)."""
+    os.remove(deployment / "current")
+    os.symlink("releases/2.0.0", deployment / "current")
+    failed, result = switch(run_module, deployment, reason="INC-9")
+    assert not failed, result["msg"]
+    assert (result["previous"], result["target"], result["marked_bad"]) == ("2.0.0", "1.10.0", None)
+    assert result["previous_missing"] is True
+    assert current(deployment) == "releases/1.10.0"
+    assert not os.path.lexists(deployment / "releases/2.0.0"), "no directory is made for the missing release"
+    assert not (deployment / "releases/1.10.0/.incident-remediation-bad").exists()
+    assert result["diff"]["before"] == "current -> releases/2.0.0 (missing)\n"
+
+
+def test_a_dangling_current_in_check_mode_changes_nothing(deployment, run_module):
+    os.remove(deployment / "current")
+    os.symlink("releases/2.0.0", deployment / "current")
+    before = snapshot(deployment)
+    failed, result = switch(run_module, deployment, check_mode=True)
+    assert not failed and result["changed"] and result["target"] == "1.10.0" and result["previous_missing"]
+    assert snapshot(deployment) == before
+
+
+def test_a_present_current_is_not_missing(deployment, run_module):
+    failed, result = switch(run_module, deployment)
+    assert not failed and result["previous_missing"] is False
+
+
+@pytest.mark.parametrize("planted", ["symlink", "dangling-symlink", "directory"])
+def test_a_marker_that_is_not_a_plain_file_is_refused_and_never_followed(deployment, tmp_path, run_module, planted):
+    """Someone planted a link named like the marker in the release rolled away from (issue 21, item 19)."""
+    victim = tmp_path / "victim"
+    victim.write_text("root:x:0:0\n")
+    marker = deployment / "releases/1.10.0/.incident-remediation-bad"
+    if planted == "symlink":
+        os.symlink(victim, marker)
+    elif planted == "dangling-symlink":
+        os.symlink(tmp_path / "created-through-the-link", marker)
+    else:
+        marker.mkdir()
+    before = snapshot(deployment)
+    failed, result = switch(run_module, deployment, version="1.9.0")
+    assert failed, "the marker must not be written through a planted link"
+    assert "is not a plain file" in result["msg"] and str(marker) in result["msg"], result["msg"]
+    assert victim.read_text() == "root:x:0:0\n"
+    assert not (tmp_path / "created-through-the-link").exists()
+    assert snapshot(deployment) == before, "refused before the switch: current is unchanged"
+
+
+def test_the_marker_is_written_without_following_a_release_directory_swapped_for_a_link(deployment, tmp_path):
+    """The release directory replaced by a link between the check and the write: the write is refused."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.rename(deployment / "releases/1.10.0", tmp_path / "moved")
+    os.symlink(elsewhere, deployment / "releases/1.10.0")
+    with pytest.raises(OSError):
+        release_switch.Deployment(str(deployment), ".incident-remediation-bad").mark_bad("1.10.0", {"reason": "x"})
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_existing_marker_is_replaced_not_written_through(deployment, tmp_path):
+    """A hard link planted as the marker: the marker is renamed into place, the linked file is untouched."""
+    victim = tmp_path / "victim"
+    victim.write_text("secret\n")
+    marker = deployment / "releases/1.10.0/.incident-remediation-bad"
+    os.link(victim, marker)
+    release_switch.Deployment(str(deployment), ".incident-remediation-bad").mark_bad("1.10.0", {"reason": "x"})
+    assert victim.read_text() == "secret\n"
+    assert json.loads(marker.read_text()) == {"reason": "x"}
+    assert os.stat(marker).st_mode & 0o777 == 0o644
