@@ -28,6 +28,7 @@ from incident_remediation.webhook import Alert
 log = logging.getLogger("incident_remediation")
 CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
 VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved")
+DID_NOT_ACT = ("diagnosed", "checked", "refused")  # incident outcomes of a run that changed nothing on its host
 Execute = Callable[[Config, dict], tuple[str, int, str]]
 
 
@@ -170,9 +171,11 @@ class Dispatcher:
                           exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
                 reason += await self._stop_playbook(job)
-            self._end(job, {"state": state, "rc": rc, "reason": reason, "at": time.time()})
+            ended = time.time()
+            recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
+            self._end(job, {"state": state, "rc": rc, "reason": reason, "at": ended, "acted": acted(recorded)})
             self.metrics.observe_job(time.monotonic() - started)
-            for outcome in await asyncio.to_thread(outcomes, self.config, job["id"]):
+            for outcome in recorded:
                 status = str(outcome.get("status") or "unknown")
                 self.metrics.inc("remediate_incidents_total", outcome=status, host=outcome["host"], route=job["route"])
             log.info("job %s: %s %s", job["id"], state, reason)
@@ -246,7 +249,7 @@ class Dispatcher:
             recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
             if recorded:
                 reason += "; outcome recorded before: " + ", ".join(str(o.get("status")) for o in recorded)
-            self.journal.set_state(job["id"], "interrupted", reason=reason)
+            self.journal.set_state(job["id"], "interrupted", reason=reason, acted=acted(recorded))
             log.warning("interrupted job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
         for job in queued:
             if job["source"] == "operator":  # its remediate run has ended: never run it without its operator
@@ -260,6 +263,15 @@ class Dispatcher:
     async def drain(self) -> None:
         if self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+def acted(recorded: list[dict]) -> bool:
+    """Whether a job may have changed its host, from the incident outcomes it recorded (runner.outcomes): only
+    a job whose every incident says it did not act (diagnosed, checked, refused before any step) did not.
+    A job with no outcome (killed before its close phase, a playbook without the incident role) may have."""
+    return not recorded or any(
+        o.get("status") not in DID_NOT_ACT or (o.get("status") == "refused" and o.get("actions")) for o in recorded
+    )
 
 
 def job_summary(job: dict) -> dict:

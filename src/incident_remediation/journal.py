@@ -48,12 +48,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     check_mode INTEGER NOT NULL DEFAULT 0,
     incident_id TEXT NOT NULL DEFAULT '',
     rc INTEGER,
-    reason TEXT NOT NULL DEFAULT ''
+    reason TEXT NOT NULL DEFAULT '',
+    acted INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
 CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
 """
+# columns added since the first release: a journal written before gets them at open (ALTER TABLE)
+ADDED = {"jobs": {"acted": "INTEGER NOT NULL DEFAULT 1"}}
 
 
 def new_job_id() -> str:
@@ -70,6 +73,11 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        for table, columns in ADDED.items():
+            present = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         with self.lock:
@@ -122,15 +130,16 @@ class Journal:
         return job_id
 
     def set_state(self, job_id: str, state: str, *, rc: int | None = None, reason: str = "",
-                  at: float | None = None) -> None:  # fmt: skip
-        """``at``: when it happened, if earlier than now (a state written late, after a full disk)."""
+                  at: float | None = None, acted: bool = True) -> None:  # fmt: skip
+        """``at``: when it happened, if earlier than now (a state written late, after a full disk). ``acted``:
+        false when the job's incidents recorded that they changed nothing (no cooldown follows it)."""
         now = time.time() if at is None else at
         if state == "running":
             self._write("UPDATE jobs SET state = ?, started = ? WHERE id = ?", (state, now, job_id))
         else:
             self._write(
-                "UPDATE jobs SET state = ?, finished = ?, rc = ?, reason = ? WHERE id = ?",
-                (state, now, rc, reason, job_id),
+                "UPDATE jobs SET state = ?, finished = ?, rc = ?, reason = ?, acted = ? WHERE id = ?",
+                (state, now, rc, reason, int(acted), job_id),
             )
 
     def recover(self) -> tuple[list[dict], list[dict]]:
@@ -169,9 +178,11 @@ class Journal:
         return rows[0] if rows else None
 
     def last_finished(self, route: str, target: str) -> float | None:
+        """When the last job of ``route`` on ``target`` that started and may have acted ended (whatever its
+        end: succeeded, failed, interrupted by a crash, ...): what a cooldown counts from."""
         rows = self._rows(
-            "SELECT MAX(finished) AS finished FROM jobs WHERE route = ? AND target = ? AND state IN "
-            "('succeeded', 'failed')",
+            "SELECT MAX(finished) AS finished FROM jobs WHERE route = ? AND target = ? AND started IS NOT NULL"
+            " AND finished IS NOT NULL AND acted = 1",
             (route, target),
         )
         return rows[0]["finished"] if rows else None

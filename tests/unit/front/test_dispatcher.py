@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import threading
@@ -273,3 +274,54 @@ def test_a_job_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     finally:
         stubborn.kill()
         stubborn.wait()
+
+
+def outcome_run(status, actions=()):
+    """A run whose incident recorded ``status`` (as the incident role's close phase does) on web1."""
+
+    def run(config, job):
+        folder = config.data_dir / "jobs" / job["id"] / "incidents" / "INC-1"
+        folder.mkdir(parents=True)
+        data = {"status": status, "reason": "...", "actions": list(actions)}
+        (folder / "timeline.jsonl").write_text(json.dumps({"event": "outcome", "host": "web1", "data": data}) + "\n")
+        return ("succeeded" if status in ("diagnosed", "resolved", "checked") else "failed"), 0, ""
+
+    return run
+
+
+def test_an_interrupted_job_counts_for_the_cooldown(make, tmp_path):
+    """A crash mid-remediation: the next re-send must not start a new job on the host at once."""
+    journal = Journal(tmp_path / "journal.sqlite")
+    running = journal.create_job(source="alert", target="web1", playbook="p", extravars={}, route="down")
+    journal.set_state(running, "running")
+
+    async def scenario():
+        dispatcher = make(FakeRun(0.01), cooldown=60)
+        await dispatcher.recover()
+        return dispatcher, dispatcher.submit([alert("bb")])
+
+    dispatcher, (verdict,) = asyncio.run(scenario())
+    assert dispatcher.journal.job(running)["state"] == "interrupted"
+    assert verdict.verdict == "cooldown", verdict
+
+
+@pytest.mark.parametrize(
+    ("status", "actions", "next_verdict"),
+    [
+        ("diagnosed", (), "accepted"),  # a warning only diagnosed: the critical alert that follows acts
+        ("checked", (), "accepted"),  # check mode changed nothing
+        ("refused", (), "accepted"),  # a safety limit stopped it before it acted
+        ("refused", ({"step": "restart"},), "cooldown"),  # a restart, then the escalation refused
+        ("resolved", ({"step": "restart"},), "cooldown"),
+        ("failed", (), "cooldown"),  # it may have acted
+    ],
+)
+def test_only_a_run_that_acted_starts_a_cooldown(make, status, actions, next_verdict):
+    async def scenario():
+        dispatcher = make(outcome_run(status, actions), cooldown=60)
+        dispatcher.submit([alert("aa")])
+        await dispatcher.drain()
+        return dispatcher.submit([alert("bb")])
+
+    (verdict,) = asyncio.run(scenario())
+    assert verdict.verdict == next_verdict, verdict
