@@ -15,6 +15,8 @@ LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}\Z")
 MAX_ALERTS = 1000
 MAX_VALUE = 4096
+MAX_LABELS = 256  # labels, and annotations, of one alert (Alertmanager's have tens)
+MAX_DEPTH = 64  # JSON nesting: a payload has 4 (body, alerts, alert, labels)
 STATUSES = ("firing", "resolved")
 VERSION = "4"
 
@@ -50,6 +52,8 @@ class Alert:
 def _strings(value, where: str, names: bool) -> dict[str, str]:
     if not isinstance(value, dict):
         raise PayloadError(f"{where} must be an object of strings, got {type(value).__name__}")
+    if len(value) > MAX_LABELS:
+        raise PayloadError(f"{where} has more than {MAX_LABELS} entries ({len(value)})")
     for key, item in value.items():
         if names and not LABEL_NAME.match(key):
             raise PayloadError(f"{where}: {key!r} is not a label name")
@@ -90,14 +94,40 @@ def parse_alert(raw, where: str = "alert") -> Alert:
     )
 
 
+def _too_deep(data) -> bool:
+    """Whether ``data`` nests deeper than MAX_DEPTH, walked a level at a time (no recursion)."""
+    level, depth = [data], 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            return True
+        below = []
+        for value in level:
+            children = value.values() if type(value) is dict else value if type(value) is list else ()
+            below += [child for child in children if type(child) is dict or type(child) is list]
+        level = below
+    return False
+
+
+def _json(body: bytes | str):
+    """The body's JSON; nesting deeper than MAX_DEPTH is refused (400), whatever the stack allows."""
+    too_deep = PayloadError(f"the body is JSON nested deeper than {MAX_DEPTH} levels (a webhook payload has 4)", 400)
+    try:
+        data = json.loads(body)
+    except RecursionError:  # json's C parser counts its nesting against Python's recursion limit
+        raise too_deep from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"the body is not JSON: {exc}", status=400) from None
+    if _too_deep(data):
+        raise too_deep
+    return data
+
+
 def parse_webhook(body: bytes | str) -> tuple[list[Alert], dict[str, str]]:
     """The alerts of a webhook body and its group's ``receiver`` and ``groupKey`` (strings, empty when absent).
 
-    PayloadError (400 for JSON, 422 for the shape) names the first problem."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"the body is not JSON: {exc}", status=400) from None
+    PayloadError (400 for JSON, or JSON nested too deep; 422 for the shape) names the first problem."""
+    data = _json(body)
     if not isinstance(data, dict):
         raise PayloadError(f"the payload must be a JSON object, got {type(data).__name__}")
     if data.get("version") != VERSION:

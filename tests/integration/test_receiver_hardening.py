@@ -73,6 +73,29 @@ BODIES = st.one_of(
 )
 
 
+def _nest(opening: str, closing: str, depth: int, inner: str = "1") -> bytes:
+    return (opening * depth + inner + closing * depth).encode()
+
+
+def _alert_with(labels: dict | None = None, **fields) -> bytes:
+    one = {**alert("b0b", "web1", "NotRouted"), **fields}  # refused if it were taken: no job
+    one["labels"].update(labels or {})
+    return json.dumps(payload(one)).encode()
+
+
+# JSON bombs under the body limit (64 KiB here): deep arrays and objects, very long strings, very many keys
+BOMBS = st.one_of(
+    st.integers(65, 20000).map(lambda n: _nest("[", "]", n, "")),
+    st.integers(65, 9000).map(lambda n: _nest('{"a":', "}", n)),
+    st.integers(62, 6000).map(lambda n: b'{"version": "4", "alerts": [' + _nest('{"labels":', "}", n) + b"]}"),
+    st.integers(4097, 60000).map(lambda n: _alert_with({"note": "y" * n})),  # a label too long
+    st.integers(4097, 60000).map(lambda n: _alert_with(annotations={"summary": "\u00e9" * (n // 6)})),
+    st.integers(1000, 60000).map(lambda n: b'{"version": "4", "pad": "' + b"x" * n + b'", "alerts": []}'),
+    st.integers(257, 4000).map(lambda n: _alert_with({f"l{i}": "" for i in range(n)})),  # too many labels
+    st.integers(1000, 4000).map(lambda n: json.dumps({f"k{i}": i for i in range(n)}).encode()),  # many keys
+)
+
+
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory):
     # the route acts on an alert name no generated body carries: a valid payload is recorded and refused
@@ -87,16 +110,17 @@ def test_fuzzed_bodies_get_a_clear_answer_and_start_nothing(fuzzed):
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
-    @given(BODIES)
+    @given(BODIES | BOMBS)
     def post(body: bytes) -> None:
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         connection.request("POST", "/alerts", body=body, headers=headers)
         answer = connection.getresponse()
-        data = json.loads(answer.read() or b"{}")
+        text = answer.read()
         seen[answer.status] = seen.get(answer.status, 0) + 1
         if answer.status == 413:  # the server closes the connection after refusing a large body
             connection.close()
-        assert answer.status in (202, 400, 413, 422), (answer.status, data, body[:200])
+        assert answer.status in (202, 400, 413, 422), (answer.status, text[:300], body[:200])
+        data = json.loads(text or b"{}")
         if answer.status == 202:
             assert all(a["verdict"] in ("refused", "resolved") for a in data["alerts"]), data
         else:
@@ -106,6 +130,32 @@ def test_fuzzed_bodies_get_a_clear_answer_and_start_nothing(fuzzed):
     assert fuzzed.proc.poll() is None, "the receiver is still running"
     assert fuzzed.get("/jobs?limit=10")["jobs"] == [], "no job started"
     assert sum(seen.values()) >= EXAMPLES and {400, 422} <= set(seen), seen
+    metrics = fuzzed.get("/metrics")
+    assert f'remediate_requests_rejected_total{{reason="invalid"}} {seen[400] + seen[422]}' in metrics, "each counted"
+    assert f'remediate_requests_rejected_total{{reason="too_large"}} {seen.get(413, 0)}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (_nest("[", "]", 20000, ""), 400, "the body is JSON nested deeper than 64 levels"),
+        (_nest('{"a":', "}", 9000), 400, "the body is JSON nested deeper than 64 levels"),
+        (_alert_with({"note": "y" * 60000}), 422, "alerts[0].labels.note is longer than 4096 characters"),
+        (_alert_with({f"l{i}": "" for i in range(4000)}), 422, "alerts[0].labels has more than 256 entries"),
+        (json.dumps({f"k{i}": i for i in range(4000)}).encode(), 422, "unsupported payload version None"),
+    ],
+)  # fmt: skip
+def test_json_bombs_get_a_clear_4xx_counted_as_rejected(fuzzed, body, status, error):
+    rejected = 'remediate_requests_rejected_total{reason="invalid"} '
+    before = float(fuzzed.get("/metrics").split(rejected)[1].split()[0])
+    connection = http.client.HTTPConnection("127.0.0.1", fuzzed.port, timeout=10)
+    connection.request("POST", "/alerts", body=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = connection.getresponse()
+    text = answer.read().decode()
+    assert answer.status == status, text
+    assert json.loads(text)["error"].startswith(error), text
+    assert float(fuzzed.get("/metrics").split(rejected)[1].split()[0]) == before + 1
+    assert fuzzed.get("/healthz")["status"] == "ok", "and it goes on answering"
 
 
 # --- bursts and many hosts ------------------------------------------------------------------------

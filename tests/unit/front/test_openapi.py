@@ -46,6 +46,9 @@ def test_the_webhook_limits_are_the_parsers():
     assert tuple(alert["status"]["enum"]) == webhook.STATUSES
     assert payload["version"]["enum"] == [webhook.VERSION]
     assert payload["alerts"]["maxItems"] == webhook.MAX_ALERTS
+    assert schemas["Strings"]["maxProperties"] == labels["maxProperties"] == webhook.MAX_LABELS
+    not_json = description()["components"]["responses"]["NotJson"]["description"]
+    assert f"nested deeper than {webhook.MAX_DEPTH} levels" in not_json
 
 
 def test_verdicts_and_the_job_listing_cap_are_the_receivers():

@@ -61,6 +61,35 @@ def test_bad_payloads_name_the_first_problem(body, status, message):
     assert caught.value.status == status
 
 
+# JSON bombs under the body limit: each is refused with a PayloadError naming the problem, never a RecursionError
+# (a 500, which Alertmanager retries until the alert expires) and never a slow parse.
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, 400, "nested deeper than 64 levels"),  # 600 KB, the one seen
+        ("[" * 100_000 + "]" * 100_000, 400, "nested deeper than 64 levels"),
+        ('{"version": "4", "alerts": [' + "[" * 65 + "]" * 65 + "]}", 400, "nested deeper than 64 levels"),
+        (payload({**raw_alert(), "annotations": {"a": json.loads('{"b":' * 60 + "1" + "}" * 60)}}), 422,
+         "alerts[0].annotations.a must be a string, got dict"),
+        (payload(raw_alert(**{f"l{i}": "x" for i in range(20_000)})), 422,
+         "alerts[0].labels has more than 256 entries (20002)"),
+        (payload({**raw_alert(), "annotations": {f"a{i}": "" for i in range(300)}}), 422,
+         "alerts[0].annotations has more than 256 entries (300)"),
+        (payload(raw_alert(big="\\u0000" * 100_000)), 422, "alerts[0].labels.big is longer than 4096"),
+    ],
+)  # fmt: skip
+def test_json_bombs_are_refused_naming_the_problem(body, status, message):
+    with pytest.raises(PayloadError, match=re.escape(message)) as caught:
+        parse_webhook(body)
+    assert caught.value.status == status
+
+
+def test_nesting_at_the_limit_is_parsed_and_ignored_where_nothing_reads_it():
+    deep = json.loads("[" * 60 + "]" * 60)
+    (alert,) = parse_payload(payload(raw_alert(), commonLabels=deep))
+    assert alert.name == "DemoAppDown"
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
