@@ -3,13 +3,15 @@
 """HTTP transport shared by the modules: no AnsibleModule here, typed errors out.
 
 Every HTTP status comes back as a Response (a health check wants to see a 503);
-only a failure to get an answer at all raises TransportError. ``call_json`` is
+a failure to get a whole answer (refused, reset, timed out, a body shorter than its
+Content-Length, a malformed status line) raises TransportError, never anything else. ``call_json`` is
 the API flavour: non-2xx answers and bodies that are not JSON raise ApiError with
 the server's own error text.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
@@ -49,6 +51,11 @@ def _reason(exc: BaseException) -> str:
         return f"TLS error: {getattr(exc, 'reason', None) or exc}"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, http.client.IncompleteRead):
+        expected = f", {exc.expected} more expected" if exc.expected is not None else ""
+        return f"incomplete answer ({len(exc.partial)} bytes read{expected}): the server closed the connection early"
+    if isinstance(exc, http.client.HTTPException):
+        return f"malformed answer: {type(exc).__name__}: {exc}"
     return str(inner if isinstance(inner, str) else exc) or type(exc).__name__
 
 
@@ -84,8 +91,12 @@ class HttpClient:
             )
             return Response(url, answer.status, answer.read(), dict(answer.headers))
         except urllib.error.HTTPError as exc:
-            return Response(url, exc.code, exc.read() if exc.fp else b"", dict(exc.headers or {}))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            try:
+                return Response(url, exc.code, exc.read() if exc.fp else b"", dict(exc.headers or {}))
+            except (http.client.HTTPException, OSError, ValueError) as inner:  # the error's body cut short
+                raise TransportError(url, _reason(inner)) from inner
+        # every way of not getting a whole answer (refused, reset, cut short, malformed) is one typed error
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             raise TransportError(url, _reason(exc)) from exc
 
     def call_json(self, method: str, url: str, payload=None, query: dict | list | None = None):

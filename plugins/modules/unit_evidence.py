@@ -151,8 +151,8 @@ def health(params: dict) -> dict:
 def quarantine(folder: str, unit: str, errors: list[str]):
     path = os.path.join(folder, f"{unit}.json")
     try:
-        with open(path) as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")  # any bytes: someone's stop sign
     except FileNotFoundError:
         return None
     except OSError as exc:

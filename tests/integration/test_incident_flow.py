@@ -204,6 +204,44 @@ def test_check_mode_reports_and_changes_nothing(stack):
     assert not (incidents / "CHECK-1" / HOST / "diagnose").exists(), "no evidence written in check mode"
 
 
+def operator_run(stack, name: str, *extra: str, playbook_name: str = "restart"):
+    """An operator's run of a mitigation playbook on the host; its outcome from the timeline."""
+    incidents = stack["work"] / name
+    done = playbook(
+        stack["inventory"], f"incident.remediation.{playbook_name}", "--limit", HOST, "-e", "service=demo-app",
+        "-e", f"incident_id={name}", "-e", f"incident_evidence_dir={incidents}", *extra,
+        INCIDENT_TIMELINE_DIR=str(incidents),
+    )  # fmt: skip
+    _, events = timeline(incidents)
+    return done, next(e["data"] for e in events if e["event"] == "outcome")
+
+
+def test_no_host_read_or_an_unreadable_quarantine_means_no_action(stack):
+    host = stack["host"]
+    if host.health() is not None:
+        host.crash()
+    before = host.unit("ActiveState", "MainPID", "NRestarts")
+    quarantine = "/var/lib/incident-remediation/quarantine/demo-app.service.json"
+    try:
+        # a quarantine file that is not UTF-8 is still someone's stop sign (the module crashed on it, and acted)
+        host.sh(f"mkdir -p {quarantine.rsplit('/', 1)[0]} && printf 'stopped by \\377 hand' > {quarantine}")
+        done, outcome = operator_run(stack, "QUARANTINE-1")
+        assert done.returncode == 0, done.stdout[-4000:]
+        assert outcome["status"] == "diagnosed", outcome
+        assert "is quarantined" in outcome["reason"] and "stopped by" in outcome["reason"]
+        assert host.unit("ActiveState", "MainPID", "NRestarts") == before, "a quarantined unit is not touched"
+
+        # no host read at all (here: the module refuses its arguments): whether it is quarantined is unknown
+        host.sh(f"rm -f {quarantine}")
+        done, outcome = operator_run(stack, "NOREAD-1", "-e", "incident_journal_lines=-1")
+        assert done.returncode == 0, done.stdout[-4000:]
+        assert outcome["status"] == "diagnosed", outcome
+        assert "the host could not be read" in outcome["reason"] and "journal_lines" in outcome["reason"], outcome
+        assert host.unit("ActiveState", "MainPID", "NRestarts") == before, "no read, no action"
+    finally:
+        host.sh(f"rm -f {quarantine}")
+
+
 def test_two_operators_restarting_the_same_host_at_once_restart_it_once(stack):
     host = stack["host"]
     host.sh("rm -rf /var/lib/incident-remediation/restart-budget")

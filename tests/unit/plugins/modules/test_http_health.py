@@ -186,3 +186,9 @@ def test_tls_with_ca_path_or_without_validation(tls_server, self_signed, run_mod
     url = tls_server.url_for("/health")
     assert not run_module(http_health, {"url": url, "wait": 0, "ca_path": str(self_signed[0])})[0]
     assert not run_module(http_health, {"url": url, "wait": 0, "validate_certs": False})[0]
+
+
+def test_an_answer_cut_short_is_unhealthy_not_an_exception(short_answer, run_module):
+    failed, result = run_module(http_health, {"url": short_answer, "expect_json": {"status": "ready"}, "wait": 0})
+    assert failed and result["healthy"] is False and result["status"] == -1
+    assert "incomplete answer" in result["error"]

@@ -49,3 +49,17 @@ def test_a_quarantine_file_that_is_not_json_still_quarantines(run_module, tmp_pa
 def test_a_unit_name_that_is_not_one_is_refused(run_module, tmp_path):
     failed, result = read(run_module, tmp_path, unit="demo; rm -rf /")
     assert failed and "is not a systemd unit name" in result["msg"]
+
+
+def test_a_quarantine_file_that_is_not_utf8_still_quarantines(run_module, tmp_path):
+    (tmp_path / "demo-app.service.json").write_bytes(b"stopped by \xff\xfe hand")
+    failed, result = read(run_module, tmp_path, logs=False)
+    assert not failed
+    assert "stopped by" in result["quarantine"]["reason"] and "hand" in result["quarantine"]["reason"]
+
+
+def test_a_health_answer_cut_short_is_evidence_not_a_crash(run_module, tmp_path, short_answer):
+    failed, result = read(run_module, tmp_path, logs=False, health_url=short_answer, health_expect={"status": "ready"})
+    assert not failed
+    assert result["health"]["healthy"] is False and "incomplete answer" in result["health"]["error"]
+    assert result["quarantine"] is None
