@@ -17,17 +17,18 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
 from incident_remediation.routing import Decision, decide, extra_vars, incident_id
-from incident_remediation.runner import outcomes, stop_orphans
+from incident_remediation.runner import Inventory, outcomes, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
 CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
-VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved")
+VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved", "stale")
 DID_NOT_ACT = ("diagnosed", "checked", "refused")  # incident outcomes of a run that changed nothing on its host
 Execute = Callable[[Config, dict], tuple[str, int, str]]
 
@@ -58,6 +59,7 @@ class Dispatcher:
         self.slots = asyncio.Semaphore(config.max_jobs)
         self.route_slots = {route.name: asyncio.Semaphore(route.concurrency) for route in config.routes}
         self.routes = {route.name: route for route in config.routes}
+        self.inventory = Inventory(config)  # an alert for a host it does not have is refused at intake
         self.target_locks: dict[str, asyncio.Lock] = {}
         self.tasks: set[asyncio.Task] = set()
         self.unrecorded: dict[str, dict] = {}  # job id -> the end the journal could not take
@@ -73,13 +75,26 @@ class Dispatcher:
         def verdict(kind: str, reason: str = "", job_id: str = "") -> tuple[Decision, Verdict]:
             return decision, Verdict(alert.fingerprint, alert.name, kind, reason, job_id, route)
 
+        starts = instant(alert.starts_at)  # the episode: fingerprint and startsAt (None: taken as before)
         if alert.status == "resolved":
             active = self.journal.active_job(alert.fingerprint)
             if active and active["state"] == "queued":
+                if None not in (starts, active["starts"]) and starts < active["starts"]:  # a lagging replica's
+                    return verdict("stale", f"resolves the episode that started {utc(starts)}, not the newer one "
+                                            f"(started {utc(active['starts'])}) job {active['id']} is queued for: "
+                                            "that job stays queued", active["id"])  # fmt: skip
                 return verdict("cancelled", "resolved before its job started", active["id"])
             return verdict("resolved", f"job {active['id']} is already running" if active else "nothing to do")
         if not decision.runs:
             return verdict("refused", decision.refused)
+        missing = self.inventory.missing(decision.target)
+        if missing:
+            return verdict("refused", missing)
+        over = self.journal.episode_over(alert.fingerprint, starts) if starts is not None else None
+        if over:  # sent late (a lagging replica): remediating it would act on an alert already over
+            why = (f"it was resolved (received {utc(over['received'])})" if over["starts"] == starts
+                   else f"a newer episode started {utc(over['starts'])}")  # fmt: skip
+            return verdict("stale", f"the episode that started {utc(starts)} is over: {why}; nothing runs")
         active = self.journal.active_job(alert.fingerprint)
         if active:
             return verdict("deduped", f"job {active['id']} is {active['state']} for this alert", active["id"])
@@ -109,11 +124,12 @@ class Dispatcher:
                     verdict.job_id = self.journal.create_job(
                         source="alert", target=decision.target, playbook=decision.route.playbook,
                         route=verdict.route, extravars=extra_vars(decision, incident), fingerprint=alert.fingerprint,
-                        incident_id=incident,
+                        incident_id=incident, starts=instant(alert.starts_at),
                     )  # fmt: skip
                 elif verdict.verdict == "cancelled":
                     self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
-                self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id)
+                self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id,
+                                          starts=instant(alert.starts_at), ends=instant(alert.ends_at))  # fmt: skip
             self.metrics.inc("remediate_alerts_total", verdict=verdict.verdict)
             if verdict.verdict == "accepted":
                 self.schedule(self.journal.job(verdict.job_id))
@@ -274,11 +290,26 @@ def acted(recorded: list[dict]) -> bool:
     )
 
 
+def instant(text: str) -> float | None:
+    """An alert's startsAt or endsAt (RFC 3339, as Alertmanager writes it) in seconds; None when there is none
+    (empty, Go's zero time that a firing alert's endsAt is, or not a time)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        seconds = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
+        return None
+    return seconds if seconds > 0 else None
+
+
+def utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def job_summary(job: dict) -> dict:
     """A journal row as the receiver and the CLI show it."""
     shown = {k: job[k] for k in ("id", "state", "source", "route", "target", "playbook", "incident_id", "rc", "reason")}
     for key in ("created", "started", "finished"):
-        shown[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job[key])) if job.get(key) else None
+        shown[key] = utc(job[key]) if job.get(key) else None
     shown["check_mode"] = bool(job["check_mode"])
     shown["variables"] = json.loads(job["extravars"])
     return shown

@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     verdict TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     route TEXT NOT NULL DEFAULT '',
-    job_id TEXT NOT NULL DEFAULT ''
+    job_id TEXT NOT NULL DEFAULT '',
+    starts REAL,
+    ends REAL
 );
 CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts (fingerprint);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,14 +51,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     incident_id TEXT NOT NULL DEFAULT '',
     rc INTEGER,
     reason TEXT NOT NULL DEFAULT '',
-    acted INTEGER NOT NULL DEFAULT 1
+    acted INTEGER NOT NULL DEFAULT 1,
+    starts REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
 CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
 """
 # columns added since the first release: a journal written before gets them at open (ALTER TABLE)
-ADDED = {"jobs": {"acted": "INTEGER NOT NULL DEFAULT 1"}}
+ADDED = {
+    "jobs": {"acted": "INTEGER NOT NULL DEFAULT 1", "starts": "REAL"},
+    "alerts": {"starts": "REAL", "ends": "REAL"},
+}
 
 
 def new_job_id() -> str:
@@ -110,22 +116,26 @@ class Journal:
             return [dict(row) for row in self.db.execute(sql, args).fetchall()]
 
     # --- writes ------------------------------------------------------------------------------------
-    def record_alert(self, alert, verdict: str, reason: str = "", route: str = "", job_id: str = "") -> None:
+    def record_alert(self, alert, verdict: str, reason: str = "", route: str = "", job_id: str = "", *,
+                     starts: float | None = None, ends: float | None = None) -> None:  # fmt: skip
+        """``starts``, ``ends``: the alert's startsAt and endsAt in seconds (None when it has none)."""
         self._write(
-            "INSERT INTO alerts (received, fingerprint, alertname, status, labels, verdict, reason, route, job_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO alerts (received, fingerprint, alertname, status, labels, verdict, reason, route, job_id,"
+            " starts, ends) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (time.time(), alert.fingerprint, alert.name, alert.status, json.dumps(alert.labels, sort_keys=True),
-             verdict, reason, route, job_id),
+             verdict, reason, route, job_id, starts, ends),
         )  # fmt: skip
 
     def create_job(self, *, source: str, target: str, playbook: str, extravars: dict, route: str = "",
-                   fingerprint: str = "", check_mode: bool = False, incident_id: str = "") -> str:  # fmt: skip
+                   fingerprint: str = "", check_mode: bool = False, incident_id: str = "",
+                   starts: float | None = None) -> str:  # fmt: skip
+        """``starts``: when the alert's episode began (its startsAt, in seconds), for an alert's job."""
         job_id = new_job_id()
         self._write(
             "INSERT INTO jobs (id, created, state, source, fingerprint, route, target, playbook, extravars,"
-            " check_mode, incident_id) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+            " check_mode, incident_id, starts) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job_id, time.time(), source, fingerprint, route, target, playbook, json.dumps(extravars),
-             int(check_mode), incident_id),
+             int(check_mode), incident_id, starts),
         )  # fmt: skip
         return job_id
 
@@ -186,6 +196,16 @@ class Journal:
             (route, target),
         )
         return rows[0]["finished"] if rows else None
+
+    def episode_over(self, fingerprint: str, starts: float) -> dict | None:
+        """The alert received that says the episode of ``fingerprint`` begun at ``starts`` is over: its own
+        resolved, or any alert of a newer episode (one fingerprint has one episode at a time); None if none."""
+        rows = self._rows(
+            "SELECT * FROM alerts WHERE fingerprint = ? AND (starts > ? OR (starts = ? AND status = 'resolved'))"
+            " ORDER BY starts DESC, id DESC LIMIT 1",
+            (fingerprint, starts, starts),
+        )
+        return rows[0] if rows else None
 
     def alerts(self, limit: int = 100) -> list[dict]:
         return self._rows("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))

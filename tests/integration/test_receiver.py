@@ -20,10 +20,11 @@ TOKEN = "test-token-0123456789abcdef"
 INJECTION = "{{ lookup('pipe', 'touch MARKER') }}"
 
 
-def alert(fingerprint: str, host: str = "web1", status: str = "firing", **labels) -> dict:
+def alert(fingerprint: str, host: str = "web1", status: str = "firing", starts: str = "2026-11-23T19:30:00.000Z",
+          **labels) -> dict:  # fmt: skip
     return {"status": status, "labels": {"alertname": "DemoAppDown", "instance": f"{host}:8080",
                                          "severity": "critical", **labels},
-            "annotations": {"summary": "down"}, "startsAt": "2026-11-23T19:30:00.000Z", "endsAt": "",
+            "annotations": {"summary": "down"}, "startsAt": starts, "endsAt": "",
             "generatorURL": "http://prometheus/graph?g0.expr=up+%3D%3D+0", "fingerprint": fingerprint}  # fmt: skip
 
 
@@ -132,6 +133,23 @@ def test_a_resolved_alert_cancels_its_job_before_it_starts(receiver):
     assert receiver.wait_job(waiting["alerts"][0]["job_id"])["state"] == "cancelled"
     assert receiver.wait_job(busy["alerts"][0]["job_id"])["state"] == "succeeded"
     assert not [r for r in records(receiver) if r["incident_id"].endswith("-ab02")], "the cancelled job never ran"
+
+
+def test_late_alerts_of_an_episode_that_is_over_start_nothing(receiver):
+    """Two Alertmanager replicas, one lagging: its resolved of the first episode comes after the second
+    began, and its firing of the second after that one resolved."""
+    first, second = "2026-11-23T19:30:00.000Z", "2026-11-23T19:50:00.000Z"
+    _, busy = receiver.post(payload(alert("ef01", "web3")))
+    _, queued = receiver.post(payload(alert("ef02", "web3", starts=second)))  # behind web3's lock
+    status, late = receiver.post(payload(alert("ef02", "web3", "resolved", starts=first)))
+    assert status == 202 and late["alerts"][0]["verdict"] == "stale", late
+    job = receiver.wait_job(queued["alerts"][0]["job_id"])
+    assert job["state"] == "succeeded", "the stale resolved did not cancel the newer episode's job"
+    receiver.wait_job(busy["alerts"][0]["job_id"])
+    receiver.post(payload(alert("ef02", "web3", "resolved", starts=second)))
+    status, again = receiver.post(payload(alert("ef02", "web3", starts=second)))
+    assert status == 202 and again["alerts"][0]["verdict"] == "stale" and "resolved" in again["alerts"][0]["reason"]
+    assert len([r for r in records(receiver) if r["incident_id"].endswith("-ef02")]) == 1, "ran once"
 
 
 def test_one_host_is_remediated_by_one_job_at_a_time_under_concurrent_posts(receiver):

@@ -20,9 +20,9 @@ from incident_remediation.runner import stop_orphans
 from incident_remediation.webhook import parse_alert
 
 
-def alert(fingerprint="aa", host="web1", status="firing"):
+def alert(fingerprint="aa", host="web1", status="firing", starts="2026-11-23T10:00:00Z", ends=""):
     return parse_alert({"status": status, "labels": {"alertname": "Down", "instance": f"{host}:80"},
-                        "fingerprint": fingerprint, "startsAt": "2026-11-23T10:00:00Z"})  # fmt: skip
+                        "fingerprint": fingerprint, "startsAt": starts, "endsAt": ends})  # fmt: skip
 
 
 class FakeRun:
@@ -325,3 +325,81 @@ def test_only_a_run_that_acted_starts_a_cooldown(make, status, actions, next_ver
 
     (verdict,) = asyncio.run(scenario())
     assert verdict.verdict == next_verdict, verdict
+
+
+FIRST, SECOND = "2026-11-23T10:00:00.123456789Z", "2026-11-23T10:20:00Z"  # two episodes of one alert
+
+
+def test_a_stale_resolved_of_an_earlier_episode_does_not_cancel_the_queued_job_of_a_newer_one(make):
+    """A lagging Alertmanager replica sends the resolved of episode one after episode two has begun."""
+    run = FakeRun(0.3)
+
+    async def scenario():
+        dispatcher = make(run)
+        dispatcher.submit([alert("aa", "web1")])  # holds web1's lock
+        (queued,) = dispatcher.submit([alert("bb", "web1", starts=SECOND)])
+        await asyncio.sleep(0.05)
+        late = dispatcher.submit([alert("bb", "web1", "resolved", starts=FIRST, ends="2026-11-23T10:10:00Z")])
+        over = dispatcher.submit([alert("bb", "web1", "resolved", starts=SECOND, ends="2026-11-23T10:30:00Z")])
+        await dispatcher.drain()
+        return dispatcher, queued, late, over
+
+    dispatcher, queued, (late,), (over,) = asyncio.run(scenario())
+    assert late.verdict == "stale" and "10:00:00" in late.reason and "10:20:00" in late.reason, late
+    assert over.verdict == "cancelled" and over.job_id == queued.job_id, "its own episode's resolved cancels it"
+    assert dispatcher.journal.job(queued.job_id)["state"] == "cancelled"
+
+
+def test_a_resolved_of_a_newer_episode_cancels_the_queued_job_of_an_older_one(make):
+    async def scenario():
+        dispatcher = make(FakeRun(0.3))
+        dispatcher.submit([alert("aa", "web1")])
+        (queued,) = dispatcher.submit([alert("bb", "web1", starts=FIRST)])
+        verdicts_ = dispatcher.submit([alert("bb", "web1", "resolved", starts=SECOND)])
+        await dispatcher.drain()
+        return queued, verdicts_
+
+    queued, (verdict,) = asyncio.run(scenario())
+    assert verdict.verdict == "cancelled" and verdict.job_id == queued.job_id
+
+
+@pytest.mark.parametrize(
+    ("before", "why"),
+    [
+        (alert("bb", "web2", "resolved", starts=FIRST, ends="2026-11-23T10:10:00Z"), "resolved"),  # same episode
+        (alert("bb", "web2", "firing", starts=SECOND), "newer"),  # a newer episode has begun
+        (alert("bb", "web2", "resolved", starts=SECOND), "newer"),
+    ],
+)
+def test_a_stale_firing_of_an_episode_already_over_starts_nothing(make, before, why):
+    run = FakeRun(0.01)
+
+    async def scenario():
+        dispatcher = make(run)
+        dispatcher.submit([before])
+        await dispatcher.drain()
+        runs = len(run.runs)
+        stale = dispatcher.submit([alert("bb", "web2", starts=FIRST)])
+        await dispatcher.drain()
+        return dispatcher, runs, stale
+
+    dispatcher, runs, (stale,) = asyncio.run(scenario())
+    assert stale.verdict == "stale" and not stale.job_id, stale
+    assert why in stale.reason, stale
+    assert len(run.runs) == runs, "nothing more ran"
+    assert dispatcher.journal.alerts()[0]["verdict"] == "stale", "recorded with its verdict"
+
+
+def test_a_new_episode_after_a_resolved_one_runs_and_alerts_without_times_are_taken_as_before(make):
+    async def scenario():
+        dispatcher = make(FakeRun(0.01))
+        dispatcher.submit([alert("bb", "web2", "resolved", starts=FIRST)])
+        new = dispatcher.submit([alert("bb", "web2", starts=SECOND)])
+        await dispatcher.drain()
+        dispatcher.submit([alert("cc", "web3", "resolved", starts="")])
+        untimed = dispatcher.submit([alert("cc", "web3", starts="")])
+        await dispatcher.drain()
+        return new, untimed
+
+    (new,), (untimed,) = asyncio.run(scenario())
+    assert new.verdict == "accepted" and untimed.verdict == "accepted"
