@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,35 +21,196 @@ from pathlib import Path
 from incident_remediation.config import Config
 from incident_remediation.extravars import write_unsafe
 
+log = logging.getLogger("incident_remediation")
 TIMELINE_CALLBACK = "incident.remediation.incident_timeline"
+INVENTORY_TTL = 300.0  # seconds: a dynamic inventory is listed again at least this often
+MAX_REASON = 1000  # characters of a job's reason
+RC_MEANING = {1: "an error", 2: "a host failed", 3: "a host was unreachable", 4: "a parser error or an unreachable "
+              "host", 5: "bad options", 99: "interrupted", 250: "an unexpected error"}  # fmt: skip
 
 
 def job_dir(config: Config, job_id: str) -> Path:
     return config.data_dir / "jobs" / job_id
 
 
-def _environment(config: Config, folder: Path) -> dict[str, str]:
+def _ansible_environment(config: Config) -> dict[str, str]:
+    """What every ansible command of the front runs with: this environment's ansible, the configured ansible.cfg."""
     bin_dir = str(Path(sys.executable).parent)  # ansible-playbook of the same environment as this process
-    env = {
-        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        "INCIDENT_TIMELINE_DIR": str(folder / "incidents"),
-        "ANSIBLE_CALLBACKS_ENABLED": TIMELINE_CALLBACK,
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    env = {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "ANSIBLE_NOCOLOR": "1"}
     if config.ansible_config:
         env["ANSIBLE_CONFIG"] = config.ansible_config
     env.update(config.envvars)
     return env
 
 
-def _failure(runner) -> str:
-    """The last failed task's message, which is what an operator needs first."""
-    for event in reversed(list(runner.events)):
-        if event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
-            data = event.get("event_data", {})
-            message = str(data.get("res", {}).get("msg", "")).strip()
-            return f"{data.get('host', '?')}: {data.get('task', '?')}: {message}"[:500]
+def _environment(config: Config, folder: Path) -> dict[str, str]:
+    env = {**_ansible_environment(config), "INCIDENT_TIMELINE_DIR": str(folder / "incidents"),
+           "ANSIBLE_CALLBACKS_ENABLED": TIMELINE_CALLBACK}  # fmt: skip
+    return env
+
+
+class Inventory:
+    """The host and group names of the configured inventory as ansible-inventory lists them (what
+    ansible-playbook's --limit matches), so that an alert for a host it does not have is refused at intake.
+    Listed again when a file under the inventory path changes, and at least every ``ttl`` seconds (a dynamic
+    inventory). Without an ``inventory`` setting (ansible's default inventory) nothing is checked."""
+
+    def __init__(self, config: Config, ttl: float = INVENTORY_TTL) -> None:
+        self.config, self.ttl = config, ttl
+        self.signature: tuple = ()
+        self.listed_at = -ttl
+        self.names: tuple[frozenset[str], frozenset[str]] | None = None  # hosts, groups
+
+    def _signature(self) -> tuple:
+        root = Path(self.config.inventory)
+        paths = [root] if not root.is_dir() else sorted(p for p in root.rglob("*") if p.is_file())
+        seen = []
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            seen.append((str(path), stat and (stat.st_mtime_ns, stat.st_size, stat.st_ino)))
+        return tuple(seen)
+
+    def _list(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        command = ["ansible-inventory", "-i", self.config.inventory, "--list"]
+        env = {**os.environ, **_ansible_environment(self.config), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1"}
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return self._unlisted(f"{type(exc).__name__}: {exc}")
+        try:
+            listed = json.loads(done.stdout) if done.returncode == 0 else None
+        except ValueError:
+            listed = None
+        if not isinstance(listed, dict):
+            said = _ansible_error(done.stdout + "\n" + done.stderr)
+            return self._unlisted(said or f"ansible-inventory ended with rc {done.returncode}")
+        hosts = set(listed.get("_meta", {}).get("hostvars", {}))
+        groups = {name for name in listed if name != "_meta"}
+        for group in listed.values():
+            if isinstance(group, dict):
+                hosts.update(group.get("hosts", []))
+        return frozenset(hosts), frozenset(groups)
+
+    def _unlisted(self, problem: str) -> None:
+        log.warning("cannot list the hosts of the inventory %s (%s): alerts are not checked against it; their jobs "
+                    "will say what ansible-playbook makes of it", self.config.inventory, problem)  # fmt: skip
+
+    def missing(self, host: str) -> str:
+        """Why ``host`` cannot be run on ('' when it can, or when the inventory cannot be listed)."""
+        if not self.config.inventory:
+            return ""
+        signature = self._signature()
+        if signature != self.signature or time.monotonic() - self.listed_at > self.ttl:
+            self.names, self.signature, self.listed_at = self._list(), signature, time.monotonic()
+        if self.names is None or host in self.names[0]:
+            return ""
+        where = f"the inventory {self.config.inventory}"
+        if host in self.names[1]:
+            return f"{host!r} is a group of {where}, not a host: map the alert's label to a host with the route's hosts"
+        return (f"host {host!r} is not in {where}: add it there, or map the alert's label to its inventory name "
+                "with the route's hosts")  # fmt: skip
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _message(res: dict) -> str:
+    """What a failed task said: its message, the command's rc and the last line of its error output."""
+    if not isinstance(res, dict):
+        return _one_line(res)
+    items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+    if items:  # a loop: the first item that failed says more than "One or more items failed"
+        item = items[0]
+        return f"item {_one_line(item.get('item', '?'))!r}: {_message(item)}"
+    message = _one_line(res.get("msg") or res.get("reason") or "")
+    if isinstance(res.get("rc"), int) and res["rc"] != 0:
+        message = f"{message or 'failed'} (rc {res['rc']})"
+    output = str(res.get("stderr") or res.get("module_stderr") or "").strip()
+    last = _one_line(output.splitlines()[-1]) if output else ""
+    if last and last not in message:
+        message = f"{message}: {last}" if message else last
+    return message or "it gave no message (see the job's stdout)"
+
+
+def describe_failure(event: str, host: str, task: str, res: dict) -> str:
+    """One failed or unreachable task, in one line (ansible-runner's events and AWX's job events alike)."""
+    if event == "runner_on_unreachable":
+        return f"host {host} is unreachable (task {task!r}): {_message(res)}"
+    return f"task {task!r} failed on {host}: {_message(res)}"
+
+
+def _failed_task(events: list[dict]) -> str:
+    """The last failure that was not ignored: what ended the run."""
+    for event in reversed(events):
+        data = event.get("event_data", {})
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            return describe_failure(event["event"], data.get("host", "?"), data.get("task", "?"), data.get("res", {}))
     return ""
+
+
+ERROR_LINE = re.compile(r"^(?:\[ERROR\]: |ERROR! )(.*)$")
+
+
+def _ansible_error(output: str) -> str:
+    """ansible's own error, when it stopped before (or outside) any task: the message and where it points."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        found = ERROR_LINE.match(line.strip())
+        if found:
+            text = _one_line(found.group(1))
+            origin = next((_one_line(rest[len("Origin:"):]) for rest in lines[i + 1 : i + 4]
+                           if rest.startswith("Origin:")), "")  # fmt: skip
+            return f"{text} ({origin})" if origin else text
+    return ""
+
+
+def _stdout(folder: Path) -> str:
+    try:
+        return (folder / "artifacts" / "run" / "stdout").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _in_progress(events: list[dict]) -> str:
+    """What a stopped run was doing: the tasks started on a host and not ended, else the last task started."""
+    running: dict[tuple[str, str], str] = {}
+    last_task = ""
+    for event in events:
+        data, kind = event.get("event_data", {}), event.get("event", "")
+        key = (str(data.get("host", "")), str(data.get("task_uuid", "")))
+        if kind == "playbook_on_task_start":
+            last_task = str(data.get("task", ""))
+        elif kind == "runner_on_start":
+            running[key] = f"task {data.get('task', '?')!r} on {data.get('host', '?')}"
+        elif kind.startswith("runner_on_") and kind not in ("runner_on_async_poll",):
+            running.pop(key, None)
+    if running:
+        return ", ".join(running.values())
+    return f"between tasks, after task {last_task!r} started" if last_task else "no task had started yet"
+
+
+def _why_it_failed(config: Config, job: dict, runner, folder: Path) -> str:
+    events = list(runner.events)
+    failed = _failed_task(events)
+    if failed:
+        return failed
+    output = _stdout(folder)
+    error = _ansible_error(output)
+    if "no hosts to target" in error or ("Could not match supplied host pattern" in output and not events):
+        where = f"the inventory {config.inventory}" if config.inventory else "the default inventory (ansible.cfg)"
+        return f"host {job['target']!r} is not in {where}: ansible-playbook found no host to run on"
+    if error:
+        return f"ansible-playbook could not start: {error}"
+    rc = runner.rc if runner.rc is not None else -1
+    last = next((_one_line(line) for line in reversed(output.splitlines()) if line.strip()), "")
+    meaning = RC_MEANING.get(rc) or (f"killed by signal {-rc}" if rc < 0 else "no task failure was recorded")
+    said = f"; its last output: {last}" if last else ""
+    stdout = folder / "artifacts" / "run" / "stdout"
+    return f"ansible-playbook ended {runner.status} with rc {rc} ({meaning}){said}; see {stdout}"
 
 
 def execute(config: Config, job: dict) -> tuple[str, int, str]:
@@ -74,8 +238,7 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
         return "failed", rc, f"no host {job['target']!r} was run: it is not in {where} (or the playbook skips it)"
     if runner.status == "successful" and rc == 0:
         return "succeeded", rc, ""
-    reason = _failure(runner) or f"ansible-playbook ended {runner.status} with rc {rc}"
-    return "failed", rc, reason
+    return "failed", rc, _why_it_failed(config, job, runner, folder)[:MAX_REASON]
 
 
 def timelines(config: Config, job_id: str) -> list[Path]:
