@@ -187,6 +187,9 @@ class Dispatcher:
                           exc_info=log.isEnabledFor(logging.DEBUG))  # fmt: skip
                 state, rc, reason = "failed", -1, f"could not run the playbook: {type(exc).__name__}: {exc}"
                 reason += await self._stop_playbook(job)
+            if state == "timed_out":  # stopped by its runner; what it started may live on, and the host is half done
+                stopped = await self._stop_playbook(job)
+                reason += stopped or f"; it was stopped: the remediation may be partly done, check {job['target']}"
             ended = time.time()
             recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
             self._end(job, {"state": state, "rc": rc, "reason": reason, "at": ended, "acted": acted(recorded)})
@@ -258,10 +261,12 @@ class Dispatcher:
 
     async def recover(self) -> list[dict]:
         """At start: jobs a crash left running are marked interrupted (and returned), what is left of their
-        playbooks is stopped first, and the outcomes they recorded are said; then queued ones run."""
+        playbooks is stopped first, and the outcomes they recorded are said; then queued ones run. Only the
+        jobs of processes that are gone (journal.recover): an operator's live `remediate run` is its own."""
         interrupted, queued = self.journal.recover()
         for job in interrupted:
-            reason = "the receiver stopped while the job ran" + await self._stop_playbook(job, " at recovery")
+            ended = "its remediate run" if job["source"] == "operator" else "the receiver"
+            reason = f"{ended} stopped while the job ran" + await self._stop_playbook(job, " at recovery")
             recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
             if recorded:
                 reason += "; outcome recorded before: " + ", ".join(str(o.get("status")) for o in recorded)

@@ -8,6 +8,7 @@ beside a running receiver) wait up to 10 s for a lock.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ACTIVE = ("queued", "running")
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted", "timed_out")
 STATES = ACTIVE + TERMINAL
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     rc INTEGER,
     reason TEXT NOT NULL DEFAULT '',
     acted INTEGER NOT NULL DEFAULT 1,
-    starts REAL
+    starts REAL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
@@ -60,9 +62,27 @@ CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
 """
 # columns added since the first release: a journal written before gets them at open (ALTER TABLE)
 ADDED = {
-    "jobs": {"acted": "INTEGER NOT NULL DEFAULT 1", "starts": "REAL"},
+    "jobs": {"acted": "INTEGER NOT NULL DEFAULT 1", "starts": "REAL", "owner": "TEXT NOT NULL DEFAULT ''"},
     "alerts": {"starts": "REAL", "ends": "REAL"},
 }
+
+
+def process_token(pid: int | None = None) -> str:
+    """Who owns a job: this boot, the process's pid and its start time (a pid reused later, or after a
+    reboot, is another process); '' when the process is gone."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return f"{boot}/{pid}/{stat[stat.rindex(')') + 2 :].split()[19]}"  # field 22, after the command's name
+
+
+def alive(owner: str) -> bool:
+    """Whether the process that wrote ``owner`` (process_token) still runs, and is not this one."""
+    pid = owner.split("/")[1] if owner.count("/") == 2 else ""
+    return pid.isdigit() and int(pid) != os.getpid() and process_token(int(pid)) == owner
 
 
 def new_job_id() -> str:
@@ -133,9 +153,9 @@ class Journal:
         job_id = new_job_id()
         self._write(
             "INSERT INTO jobs (id, created, state, source, fingerprint, route, target, playbook, extravars,"
-            " check_mode, incident_id, starts) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " check_mode, incident_id, starts, owner) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job_id, time.time(), source, fingerprint, route, target, playbook, json.dumps(extravars),
-             int(check_mode), incident_id, starts),
+             int(check_mode), incident_id, starts, process_token()),
         )  # fmt: skip
         return job_id
 
@@ -145,7 +165,8 @@ class Journal:
         false when the job's incidents recorded that they changed nothing (no cooldown follows it)."""
         now = time.time() if at is None else at
         if state == "running":
-            self._write("UPDATE jobs SET state = ?, started = ? WHERE id = ?", (state, now, job_id))
+            self._write("UPDATE jobs SET state = ?, started = ?, owner = ? WHERE id = ?",
+                        (state, now, process_token(), job_id))  # fmt: skip
         else:
             self._write(
                 "UPDATE jobs SET state = ?, finished = ?, rc = ?, reason = ?, acted = ? WHERE id = ?",
@@ -153,12 +174,15 @@ class Journal:
             )
 
     def recover(self) -> tuple[list[dict], list[dict]]:
-        """After a crash: running jobs become interrupted (never run twice); queued ones are returned to re-queue."""
-        interrupted = self._rows("SELECT * FROM jobs WHERE state = 'running' ORDER BY created")
+        """After a crash: the running jobs of processes that are gone become interrupted (never run twice);
+        their queued ones are returned to re-queue. The jobs of a live process (an operator's `remediate run`
+        beside the receiver, another receiver) are its own: left alone."""
+        orphaned = [job for job in self._rows("SELECT * FROM jobs WHERE state IN ('running', 'queued') ORDER BY "
+                                              "created") if not alive(job["owner"])]  # fmt: skip
+        interrupted = [job for job in orphaned if job["state"] == "running"]
         for job in interrupted:
             self.set_state(job["id"], "interrupted", reason="the receiver stopped while the job ran")
-        queued = self._rows("SELECT * FROM jobs WHERE state = 'queued' ORDER BY created")
-        return interrupted, queued
+        return interrupted, [job for job in orphaned if job["state"] == "queued"]
 
     def purge(self, retention_days: float) -> int:
         """Delete finished jobs and alerts older than the retention; returns the jobs deleted."""

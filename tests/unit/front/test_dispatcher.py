@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -403,3 +404,58 @@ def test_a_new_episode_after_a_resolved_one_runs_and_alerts_without_times_are_ta
 
     (new,), (untimed,) = asyncio.run(scenario())
     assert new.verdict == "accepted" and untimed.verdict == "accepted"
+
+
+OWNER = """
+import sys, time
+from incident_remediation.journal import Journal
+journal = Journal(sys.argv[1])
+job = journal.create_job(source=sys.argv[2], target="web1", playbook="p", extravars={}, route=sys.argv[3])
+if sys.argv[4] == "running":
+    journal.set_state(job, "running")
+print(job, flush=True)
+time.sleep(float(sys.argv[5]))
+"""
+
+
+def owned(tmp_path, source="operator", route="", state="running", lives=60.0):
+    """A job in ``state`` written by another process (``remediate run`` or a receiver), living ``lives`` s."""
+    proc = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path / "journal.sqlite"), source, route, state,
+                             str(lives)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return proc, proc.stdout.readline().strip()
+
+
+def test_recovery_leaves_alone_the_jobs_of_a_live_process(make, tmp_path):
+    """A receiver starting beside an operator's `remediate run`: neither its job nor its playbook are touched."""
+    operator, running = owned(tmp_path)
+    waiting, queued = owned(tmp_path, state="queued")
+    playbook = job_process(tmp_path, running)
+    try:
+        dispatcher = make(FakeRun(0.01))
+        interrupted = asyncio.run(dispatcher.recover())
+        assert interrupted == [] and playbook.poll() is None, "its playbook goes on"
+        assert dispatcher.journal.job(running)["state"] == "running"
+        assert dispatcher.journal.job(queued)["state"] == "queued", "a live operator's job about to start"
+    finally:
+        for proc in (operator, waiting, playbook):
+            proc.kill()
+            proc.wait()
+
+
+def test_recovery_takes_the_jobs_of_a_process_that_is_gone(make, tmp_path):
+    gone, running = owned(tmp_path, source="alert", route="down", lives=0)
+    gone.wait()
+    ended, queued = owned(tmp_path, source="alert", route="down", state="queued", lives=0)
+    ended.wait()
+    run = FakeRun(0.01)
+
+    async def scenario():
+        dispatcher = make(run)
+        interrupted = await dispatcher.recover()
+        await dispatcher.drain()
+        return dispatcher, interrupted
+
+    dispatcher, interrupted = asyncio.run(scenario())
+    assert [j["id"] for j in interrupted] == [running]
+    assert dispatcher.journal.job(running)["state"] == "interrupted"
+    assert dispatcher.journal.job(queued)["state"] == "succeeded", "its receiver is gone: this one runs it"
