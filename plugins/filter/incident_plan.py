@@ -61,6 +61,15 @@ options:
     description: Never act, whatever the severity.
     type: bool
     default: false
+  alert_labels:
+    description:
+      - The alert's whole label set, when the alert given carries only some of its labels (a route of the
+        receiver passes the playbook only the labels it lists, plus C(alertname)). The silence matches every
+        one of these labels, and the alert's series in Prometheus are scoped by them, so that a route passing
+        only C(severity) does not silence that alert on every host.
+      - Empty to use the alert's own labels. Every label of the alert must have the same value here.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -84,8 +93,14 @@ _value:
     level: {description: Its level (V(P0)..V(P3)) or V(unknown)., type: str}
     act: {description: Whether the run may change anything., type: bool}
     decision: {description: Why, in one sentence., type: str}
-    alert: {description: The alert's name, labels, annotations, fingerprint, start, status and expression., type: dict}
-    silence_matchers: {description: Equality matchers on every alert label (empty without an alert)., type: list}
+    alert:
+      description:
+        - The alert's name, labels (as given), all_labels (its whole label set, O(alert_labels) or its labels),
+          annotations, fingerprint, start, status and expression.
+      type: dict
+    silence_matchers:
+      description: Equality matchers on every label of the alert's whole label set (empty without an alert).
+      type: list
 """
 
 import re
@@ -131,6 +146,19 @@ def _alert(alert: dict) -> dict:
         "generator_url": str(alert.get("generatorURL") or ""),
         "expression": alert_expression(str(alert.get("generatorURL") or "")),
     }
+
+
+def _whole_labels(parsed: dict, given) -> dict:
+    """The alert's whole label set: ``given`` (checked against the labels the alert carries), else its labels."""
+    if not given:
+        return dict(parsed["labels"])
+    if not isinstance(given, dict):
+        _fail(f"alert_labels must be a mapping of label names to values, got {type(given).__name__}")
+    whole = {str(k): str(v) for k, v in given.items()}
+    differ = sorted(k for k, v in parsed["labels"].items() if whole.get(k) != v)
+    if differ:
+        _fail(f"the alert's labels {differ} differ from its whole label set (alert_labels): not the same alert")
+    return whole
 
 
 def _route(entry, where: str) -> dict:
@@ -202,12 +230,15 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     levels=None,
     act_on=None,
     diagnose_only=False,
+    alert_labels=None,
 ):
     if not isinstance(alert, dict):
         _fail(f"the alert must be a mapping (one alert of the webhook payload), got {type(alert).__name__}")
     if not isinstance(services, dict) or not services:
         _fail("no services are described in inventory (services.NAME.unit, health_url, ...)")
     parsed = _alert(alert) if alert else {}
+    if parsed:
+        parsed["all_labels"] = _whole_labels(parsed, alert_labels)
     incident_id = str(incident_id or "") or incident_id_from_alert(alert)
     if not INCIDENT_ID.match(incident_id):
         _fail(
@@ -235,7 +266,7 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         "act": act,
         "decision": decision,
         "alert": parsed,
-        "silence_matchers": [{"name": k, "value": v} for k, v in sorted(parsed.get("labels", {}).items())],
+        "silence_matchers": [{"name": k, "value": v} for k, v in sorted(parsed.get("all_labels", {}).items())],
     }
 
 

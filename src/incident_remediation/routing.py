@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from incident_remediation.webhook import Alert
 
+DEFAULT_TIMEOUT = 1800.0  # seconds a job may run before it is stopped (timed_out), unless its route says
+
 
 @dataclass(frozen=True)
 class Route:
@@ -29,6 +31,7 @@ class Route:
     variables: dict = field(default_factory=dict)
     cooldown: float = 300.0
     concurrency: int = 1
+    timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass
@@ -112,6 +115,7 @@ def extra_vars(decision: Decision, incident_id: str) -> dict:
     route = decision.route
     variables = dict(route.variables)
     variables["alert"] = decision.alert.as_webhook(list(route.labels))
+    variables["alert_labels"] = dict(decision.alert.labels)  # the silence matches all of them, whatever route.labels
     variables["incident_id"] = incident_id
     variables["target"] = decision.target  # remediate.yml refuses to run an alert anywhere else (a group name)
     if route.mitigation:

@@ -18,6 +18,8 @@ from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, image_exists, playb
 from monitoring import Alertmanager, Prometheus, WebhookSink, free_port, http_json
 
 from incident_remediation.extravars import write_unsafe
+from incident_remediation.routing import Route, decide, extra_vars
+from incident_remediation.webhook import parse_alert
 
 pytestmark = [
     pytest.mark.podman,
@@ -186,6 +188,33 @@ def test_a_critical_alert_is_remediated_verified_and_recorded(stack):
             break
         time.sleep(1)
     assert not alerts, "DemoAppDown resolved"
+
+
+def test_the_silence_matches_the_whole_alert_whatever_the_route_passes(stack):
+    """A route passing only severity must not silence DemoAppDown on every host: the matchers are all its labels."""
+    crashed(stack)
+    _, raw = stack["sink"].wait_for_alert("DemoAppDown")
+    alert = parse_alert(raw)
+    route = Route(
+        name="narrow", alertname="DemoAppDown", playbook="incident.remediation.remediate", labels=("severity",)
+    )
+    decision = decide(alert, [route])
+    assert decision.runs and decision.target == HOST, decision.trace
+    variables = {**extra_vars(decision, "NARROW-1"), "incident_silence_on_failure": "keep"}
+    assert set(variables["alert"]["labels"]) == {"alertname", "severity"}, "the playbook gets the route's labels only"
+    incidents = stack["work"] / "narrow"
+    done = playbook(
+        stack["inventory"], "incident.remediation.remediate", "--limit", HOST,
+        "-e", f"@{write_unsafe(stack['work'] / 'narrow.json', variables)}",
+        "-e", json.dumps({"incident_evidence_dir": str(incidents), "incident_verify_hold": 3,
+                          "incident_verify_wait": 60, "incident_verify_interval": 1}),
+        INCIDENT_TIMELINE_DIR=str(incidents),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:]
+    (silence,) = silences_about(stack, "NARROW-1")
+    assert {m["name"]: m["value"] for m in silence["matchers"]} == alert.labels, "every label of the alert"
+    assert all(m["isEqual"] and not m["isRegex"] for m in silence["matchers"])
+    assert alert.labels["instance"] == f"{HOST}:8080", "so it silences this host's alert, not every host's"
 
 
 def test_check_mode_reports_and_changes_nothing(stack):

@@ -70,7 +70,8 @@ async def main(queue: asyncio.Queue, args: dict) -> None:
             return web.json_response({"error": str(exc)}, status=exc.status)
         for alert in alerts:
             webhook = alert.as_webhook()
-            path = write_unsafe(spool / f"{alert.fingerprint}-{next(counter)}.json", {"alert": webhook})
+            kept = {"alert": webhook, "alert_labels": dict(alert.labels)}  # alert_labels: what the silence matches
+            path = write_unsafe(spool / f"{alert.fingerprint}-{next(counter)}.json", kept)
             host = target_host(TARGETS, alert)
             target = host if plain_host(host) else ""
             await queue.put({"alert": webhook, "alert_file": str(path), "target": target, "meta": meta})

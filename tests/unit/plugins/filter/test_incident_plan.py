@@ -54,6 +54,24 @@ def test_a_critical_alert_acts_with_the_mapped_mitigation():
     ]
 
 
+def test_the_silence_matches_the_whole_label_set_not_only_the_labels_the_route_passed():
+    whole = {"alertname": "ServiceDown", "instance": "web1:8080", "severity": "critical", "job": "demo", "dc": "x"}
+    narrow = alert(severity="critical")
+    narrow["labels"] = {"alertname": "ServiceDown", "severity": "critical"}  # a route passing only severity
+    decided = plan(narrow, alert_labels=whole)
+    assert decided["silence_matchers"] == [{"name": k, "value": whole[k]} for k in sorted(whole)]
+    assert decided["alert"]["labels"] == narrow["labels"], "the labels given stay as given"
+    assert decided["alert"]["all_labels"] == whole, "and scope the alert's series in Prometheus"
+    assert plan(alert(severity="critical"))["alert"]["all_labels"] == alert(severity="critical")["labels"]
+
+
+def test_a_whole_label_set_that_is_not_the_alerts_is_refused():
+    with pytest.raises(AnsibleFilterError, match=r"labels \['instance'\] differ from its whole label set"):
+        plan(alert(severity="critical"), alert_labels={"alertname": "ServiceDown", "severity": "critical"})
+    with pytest.raises(AnsibleFilterError, match="alert_labels must be a mapping"):
+        plan(alert(severity="critical"), alert_labels=["alertname"])
+
+
 def test_the_mappings_severity_and_options_apply_and_the_operator_overrides_them():
     decided = plan(alert("HighErrorRate"), options={"force": True})
     assert (decided["severity"], decided["level"], decided["act"]) == ("sev-2", "P1", True)
