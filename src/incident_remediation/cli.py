@@ -24,6 +24,7 @@ from incident_remediation import config as config_module
 from incident_remediation.dispatcher import Dispatcher, job_summary
 from incident_remediation.errors import PayloadError, RemediateError
 from incident_remediation.journal import STATES, Journal
+from incident_remediation.printable import json_text, say, setup_logging
 from incident_remediation.report import job_report
 from incident_remediation.routing import extra_vars, incident_id
 from incident_remediation.runner import execute, job_dir
@@ -78,8 +79,8 @@ def cmd_serve(args, config) -> int:
     async def build():
         return make_app(Dispatcher(config, journal, executor(config)), token)
 
-    print(f"remediate: listening on http://{config.listen_host}:{config.listen_port} "
-          f"({len(config.routes)} routes, journal {journal.path})", flush=True)  # fmt: skip
+    say(f"remediate: listening on http://{config.listen_host}:{config.listen_port} "
+        f"({len(config.routes)} routes, journal {journal.path})")  # fmt: skip
     web.run_app(build(), host=config.listen_host, port=config.listen_port, print=None, access_log=None,
                 handle_signals=True)  # fmt: skip
     return 0
@@ -96,8 +97,8 @@ def cmd_run(args, config) -> int:
     async def go() -> tuple[str, dict, bool]:
         dispatcher = Dispatcher(config, _journal(config), executor(config))
         job_id = dispatcher.submit_operator(playbook=playbook, target=args.limit, variables=variables, check=args.check)
-        print(f"job {job_id}: {playbook} on {args.limit}{' (check mode)' if args.check else ''}, "
-              f"artifacts in {job_dir(config, job_id)}", flush=True)  # fmt: skip
+        say(f"job {job_id}: {playbook} on {args.limit}{' (check mode)' if args.check else ''}, "
+            f"artifacts in {job_dir(config, job_id)}")  # fmt: skip
         state = await dispatcher.run(dispatcher.journal.job(job_id))
         job = {**dispatcher.journal.job(job_id), **dispatcher.unrecorded.get(job_id, {})}  # as it ended
         return state, job, bool(dispatcher.held())
@@ -106,12 +107,12 @@ def cmd_run(args, config) -> int:
     stdout = job_dir(config, job["id"]) / "artifacts" / "run" / "stdout"
     if stdout.exists():
         text = stdout.read_text(encoding="utf-8", errors="replace")
-        print(text[text.rfind("INCIDENT ") :] if "INCIDENT " in text else text[-3000:])
-    print(f"job {job['id']}: {state}" + (f" - {job['reason']}" if job["reason"] else ""))
+        say(text[text.rfind("INCIDENT ") :] if "INCIDENT " in text else text[-3000:], block=True)
+    say(f"job {job['id']}: {state}" + (f" - {job['reason']}" if job["reason"] else ""))
     if unrecorded:  # a full disk under data_dir: the run's start or end is not in the journal
         what = "start, so it did not run" if state == "queued" else f"end ({state}): it shows it running"
-        print(f"remediate: the journal in {config.data_dir} could not record job {job['id']}'s {what}; "
-              "a receiver starting on this journal marks it interrupted", file=sys.stderr)  # fmt: skip
+        say(f"remediate: the journal in {config.data_dir} could not record job {job['id']}'s {what}; "
+            "a receiver starting on this journal marks it interrupted", file=sys.stderr)  # fmt: skip
         return 2
     return 0 if state == "succeeded" else 1
 
@@ -128,30 +129,31 @@ def cmd_route(args, config) -> int:
     dispatcher = Dispatcher(config, journal, execute)
     for alert in _alerts_from(args.alert):
         decision, verdict = dispatcher.explain(alert)
-        print(f"alert {alert.name} ({alert.status}, fingerprint {alert.fingerprint})")
+        say(f"alert {alert.name} ({alert.status}, fingerprint {alert.fingerprint})")
         for line in decision.trace or ["no routes configured"]:
-            print(f"  {line}")
-        print(f"  verdict: {verdict.verdict}" + (f" - {verdict.reason}" if verdict.reason else ""))
+            say(f"  {line}")
+        say(f"  verdict: {verdict.verdict}" + (f" - {verdict.reason}" if verdict.reason else ""))
         if verdict.verdict == "accepted":
-            print(f"  would run: {decision.route.playbook} --limit {decision.target}")
-            print("  with variables (every string passed as data, never templated):")
-            print("    " + json.dumps(extra_vars(decision, incident_id(alert)), indent=2).replace("\n", "\n    "))
+            say(f"  would run: {decision.route.playbook} --limit {decision.target}")
+            say("  with variables (every string passed as data, never templated):")
+            say("    " + json_text(extra_vars(decision, incident_id(alert)), indent=2).replace("\n", "\n    "),
+                block=True)  # fmt: skip
             running = {job["target"] for job in journal.jobs(limit=1000, state="running")}
             lock = "busy" if decision.target in running else "free"
-            print(f"  target lock on {decision.target}: {lock}")
+            say(f"  target lock on {decision.target}: {lock}")
     return 0
 
 
 def cmd_jobs(args, config) -> int:
     jobs = [job_summary(job) for job in _journal(config).jobs(limit=args.limit, state=args.state)]
     if args.json:
-        print(json.dumps(jobs, indent=2))
+        say(json_text(jobs, indent=2), block=True)
         return 0
     for job in jobs:
-        print(f"{job['id']}  {job['state']:<11} {job['source']:<8} {job['target']:<24} {job['playbook']}"
-              + (f"  {job['reason'][:80]}" if job["reason"] else ""))  # fmt: skip
+        say(f"{job['id']}  {job['state']:<11} {job['source']:<8} {job['target']:<24} {job['playbook']}"
+            + (f"  {job['reason'][:80]}" if job["reason"] else ""))  # fmt: skip
     if not jobs:
-        print("no jobs")
+        say("no jobs")
     return 0
 
 
@@ -159,7 +161,7 @@ def cmd_report(args, config) -> int:
     job = _journal(config).job(args.job)
     if job is None:
         raise RemediateError(f"no job {args.job} in {config.data_dir / 'journal.sqlite'}")
-    print(job_report(config, job))
+    say(job_report(config, job), block=True)
     return 0
 
 
@@ -196,16 +198,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    setup_logging(logging.INFO if args.verbose or args.command == "serve" else logging.WARNING)
     try:
         config = config_module.load(args.config)
         return args.func(args, config)
     except (RemediateError, PayloadError, FileNotFoundError, ValueError) as exc:
-        print(f"remediate: {exc}", file=sys.stderr)
+        say(f"remediate: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:  # a full disk under data_dir, most often
-        print(f"remediate: the journal in {config.data_dir} cannot be used: {exc}", file=sys.stderr)
+        say(f"remediate: the journal in {config.data_dir} cannot be used: {exc}", file=sys.stderr)
         return 2
 
 

@@ -76,13 +76,23 @@ class Config:
     awx: dict = field(default_factory=dict)
 
     def _secret(self, env: str, path: str, key: str) -> str:
-        """A secret from the environment variable ``env``, else from the file ``path`` (``key`` names it)."""
-        secret = os.environ.get(env, "")
+        """A secret from the environment variable ``env``, else from the file ``path`` (``key`` names it).
+
+        It is one word on one line (surrounding whitespace, such as the file's last newline, is dropped):
+        several lines, or a space or control character inside, are refused rather than guessed at (the first
+        line of two tokens, or of a comment and a token, is not the one meant; the whole could never match)."""
+        secret, origin = os.environ.get(env, "").strip(), env
         if not secret and path:
             try:
-                secret = Path(path).read_text(encoding="utf-8").strip()
+                secret, origin = Path(path).read_text(encoding="utf-8").strip(), path
             except OSError as exc:
                 raise ConfigError(self.source, key, f"cannot read {path}: {exc.strerror}") from None
+        lines = len(secret.splitlines())
+        if lines > 1:
+            problem = f"{origin} holds {lines} lines: it must hold the token alone, on one line"
+            raise ConfigError(self.source, key, problem)
+        if any(c.isspace() or not c.isprintable() for c in secret):
+            raise ConfigError(self.source, key, f"{origin} has a space or a control character inside the token")
         return secret
 
     def awx_settings(self) -> AwxSettings | None:
@@ -97,7 +107,7 @@ class Config:
                            timeout_seconds=self.awx.get("timeout_seconds", 3600))  # fmt: skip
 
     def token(self) -> str:
-        """The bearer token: REMEDIATE_TOKEN, else the first line of token_file; never in the config itself."""
+        """The bearer token: REMEDIATE_TOKEN, else token_file (one line); never in the config itself."""
         token = self._secret("REMEDIATE_TOKEN", self.token_file, "token_file")
         if len(token) < 16:
             raise ConfigError(self.source, "token_file", "no bearer token of at least 16 characters "

@@ -14,7 +14,6 @@ size limit and no other moving part (no separate ASGI server), and a small footp
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import sqlite3
@@ -29,7 +28,7 @@ from incident_remediation.errors import PayloadError
 from incident_remediation.journal import STATES
 from incident_remediation.metrics import INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED
 from incident_remediation.report import job_report
-from incident_remediation.webhook import parse_payload
+from incident_remediation.webhook import authorized, parse_payload
 
 log = logging.getLogger("incident_remediation")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
@@ -47,9 +46,7 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 async def bearer_auth(request: web.Request, handler):
     if request.path in OPEN:
         return await handler(request)
-    given = request.headers.get("Authorization", "")
-    expected = b"Bearer " + request.app[TOKEN]
-    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
+    if not authorized(request.headers.get("Authorization", ""), request.app[TOKEN]):
         request.app[DISPATCHER].metrics.reject(UNAUTHORIZED)
         return _error(401, "a valid bearer token is required", **{"WWW-Authenticate": 'Bearer realm="remediate"'})
     return await handler(request)

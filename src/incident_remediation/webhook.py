@@ -5,6 +5,7 @@ https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ MAX_LABELS = 256  # labels, and annotations, of one alert (Alertmanager's have t
 MAX_DEPTH = 64  # JSON nesting: a payload has 4 (body, alerts, alert, labels)
 STATUSES = ("firing", "resolved")
 VERSION = "4"
+
+
+def authorized(header: str, token: bytes) -> bool:
+    """Whether an Authorization header carries the bearer ``token``: one constant-time comparison of the whole
+    header with ``Bearer <token>``. The scheme is case-insensitive and 1*SP separates it from the token
+    (RFC 9110 section 11); the token itself is compared exactly."""
+    scheme, space, credentials = header.partition(" ")
+    if space and scheme.lower() == "bearer":
+        header = "Bearer " + credentials.lstrip(" ")
+    return hmac.compare_digest(header.encode("utf-8", "replace"), b"Bearer " + token)
 
 
 @dataclass(frozen=True)

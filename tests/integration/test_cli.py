@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -76,6 +77,20 @@ def test_configuration_errors_name_the_key(tmp_path):
     (tmp_path / "bad.yml").write_text(yaml.safe_dump({"routes": [{"name": "x", "alertname": "A"}]}))
     done = remediate(tmp_path / "bad.yml", "jobs")
     assert done.returncode == 2 and "bad.yml: routes[0].playbook: is required" in done.stderr
+
+
+def test_serve_refuses_a_token_file_of_several_lines_at_start_naming_it(config, tmp_path):
+    (tmp_path / "token").write_text("first-token-0123456789abcdef\nsecond-token-0123456789abcdef\n")
+    settings = {**yaml.safe_load(config.read_text()), "inventory": str(config.parent / "inventory.yml"),
+                "data_dir": str(tmp_path / "data"), "token_file": "token", "listen": "127.0.0.1:1"}  # fmt: skip
+    (tmp_path / "remediate.yml").write_text(yaml.safe_dump(settings))
+    env = {key: value for key, value in os.environ.items() if key != "REMEDIATE_TOKEN"}
+    done = subprocess.run([REMEDIATE, "--config", str(tmp_path / "remediate.yml"), "serve"], capture_output=True,
+                          text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (f"remediate: {tmp_path / 'remediate.yml'}: token_file: {tmp_path / 'token'} holds 2 lines: "
+                           "it must hold the token alone, on one line\n")  # fmt: skip
+    assert "listening" not in done.stdout and not (tmp_path / "data").exists(), "nothing started"
 
 
 def test_a_journal_on_a_full_disk_is_a_clear_error(config, tmp_path):

@@ -12,11 +12,14 @@ import itertools
 import json
 import os
 import random
+import re
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from disks import small_disk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -219,6 +222,41 @@ def test_the_token_is_never_written_anywhere(tmp_path):
             content = path.read_bytes()
             assert TOKEN.encode() not in content, f"the token is in {path}"
             assert wrong.encode() not in content, f"a presented token is in {path}"
+
+
+# --- log and terminal injection ---------------------------------------------------------------------
+HOSTILE = ("\x1b[1mup == 0\n2026-12-01 09:00:00,000 INFO job forged: succeeded\r\x1b[2J\x1b]0;owned\x07"
+           "\u202eevil\x9b31m\u2028next")  # fmt: skip
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR|CRITICAL) |remediate: listening ")
+
+
+def test_a_hostile_job_reason_is_one_escaped_line_in_the_log_and_in_remediate_jobs(tmp_path):
+    """A job fails with an alert's label as its message (as a failed query names the alert's PromQL): the
+    receiver's log and `remediate jobs` show it escaped on one line; no control character reaches either."""
+    (tmp_path / "fail.yml").write_text(yaml.safe_dump([{"name": "Fail with the alert's query", "hosts": "all",
+        "gather_facts": False, "tasks": [{"name": "Check the query",
+                                          "ansible.builtin.fail": {"msg": "{{ alert.labels.query }}"}}]}]))  # fmt: skip
+    server = start(tmp_path, hosts=1, max_jobs=1, playbook=str(tmp_path / "fail.yml"),
+                   labels=["instance", "severity", "query"])  # fmt: skip
+    try:
+        one = alert("10c", "web1")
+        one["labels"]["query"] = HOSTILE
+        status, body = server.post(payload(one))
+        assert status == 202, body
+        job = server.wait_job(body["alerts"][0]["job_id"])
+        assert job["state"] == "failed" and "job forged" in job["reason"], job
+        listed = subprocess.run([Receiver.binary, "--config", str(server.config), "jobs"], capture_output=True,
+                                text=True, timeout=60, check=True)  # fmt: skip
+    finally:
+        server.stop()
+    log = (tmp_path / "receiver.log").read_text(encoding="utf-8")
+    for text, where in ((log, "the receiver's log"), (listed.stdout, "remediate jobs")):
+        for char in ("\x1b", "\x07", "\r", "\u202e", "\x9b", "\u2028"):
+            assert char not in text, f"{char!r} reached {where}: {text[-2000:]!r}"
+    assert "\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\x9b31m" in log, "shown escaped (the reason's line breaks are spaces)"
+    assert "job forged" in log and [line for line in log.splitlines() if not LOG_LINE.match(line)] == [], log
+    (line,) = [line for line in listed.stdout.splitlines() if job["id"] in line]
+    assert "failed on web1: \\x1b[1mup == 0" in line, listed.stdout
 
 
 # --- crashes ----------------------------------------------------------------------------------------
