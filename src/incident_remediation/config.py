@@ -22,6 +22,7 @@ routes:                         # or routes_file: routes.yml
     vars: {options: {escalate: true}}
     cooldown: 300                       # seconds after a run before this route runs again for a host
     concurrency: 1                      # runs of this route at once
+    timeout: 1800                       # seconds a job may run: then it is stopped and recorded timed_out
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from pathlib import Path
 import yaml
 
 from incident_remediation.errors import ConfigError
-from incident_remediation.routing import Route
+from incident_remediation.routing import DEFAULT_TIMEOUT, Route
 
 ROUTE_KEYS = {
     "name", "alertname", "match", "match_regex", "severities", "playbook", "mitigation", "service", "labels",
-    "target_labels", "hosts", "vars", "cooldown", "concurrency",
+    "target_labels", "hosts", "vars", "cooldown", "concurrency", "timeout",
 }  # fmt: skip
 TOP_KEYS = {
     "listen", "token_file", "inventory", "ansible_config", "data_dir", "max_jobs", "max_body_bytes",
@@ -177,6 +178,7 @@ def parse_route(source: str, index: int, raw) -> Route:
         variables=variables,
         cooldown=float(_number(source, f"{where}.cooldown", raw.get("cooldown", 300), 0)),
         concurrency=_number(source, f"{where}.concurrency", raw.get("concurrency", 1), 1, integer=True),
+        timeout=float(_number(source, f"{where}.timeout", raw.get("timeout", DEFAULT_TIMEOUT), 1)),
     )
 
 

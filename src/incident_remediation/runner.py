@@ -20,6 +20,7 @@ from pathlib import Path
 
 from incident_remediation.config import Config
 from incident_remediation.extravars import write_unsafe
+from incident_remediation.routing import DEFAULT_TIMEOUT
 
 log = logging.getLogger("incident_remediation")
 TIMELINE_CALLBACK = "incident.remediation.incident_timeline"
@@ -213,8 +214,23 @@ def _why_it_failed(config: Config, job: dict, runner, folder: Path) -> str:
     return f"ansible-playbook ended {runner.status} with rc {rc} ({meaning}){said}; see {stdout}"
 
 
+def job_timeout(config: Config | None, job: dict) -> float:
+    """The seconds ``job`` may run: its route's timeout (an operator's run has the default)."""
+    for route in config.routes if config else []:
+        if route.name == job.get("route"):
+            return route.timeout
+    return DEFAULT_TIMEOUT
+
+
+def timed_out(config: Config | None, job: dict, running: str) -> str:
+    """The reason of a job stopped at its timeout, with what it was still doing (the task in progress)."""
+    route = f"the timeout of route {job['route']}" if job.get("route") else "the default timeout"
+    return f"did not finish within {job_timeout(config, job):g} s ({route}): still running: {running}"
+
+
 def execute(config: Config, job: dict) -> tuple[str, int, str]:
-    """(state, rc, reason) after running ``job`` (a journal row) to its end."""
+    """(state, rc, reason) after running ``job`` (a journal row) to its end, or to its timeout: then ansible-runner
+    stops ansible-playbook and the state is timed_out (the dispatcher stops what is left of it)."""
     folder = job_dir(config, job["id"])
     (folder / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
     variables = {**json.loads(job["extravars"]), "incident_evidence_dir": str(folder / "incidents")}
@@ -230,8 +246,11 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
         cmdline="--check" if job["check_mode"] else None,
         envvars=_environment(config, folder),
         quiet=True,
+        timeout=job_timeout(config, job),
     )
     rc = runner.rc if runner.rc is not None else -1
+    if runner.status == "timeout":
+        return "timed_out", rc, timed_out(config, job, _in_progress(list(runner.events)))[:MAX_REASON]
     processed = (runner.stats or {}).get("processed", {})
     if rc == 0 and job["target"] not in processed:
         where = config.inventory or "the default inventory"
