@@ -15,7 +15,8 @@ description:
   - At the end of the run, prints a summary per incident and host and writes C(report.md) beside the timeline,
     the post-incident review in the runbooks' template, rendered from every run recorded for that incident.
   - Runs without an incident are not recorded, so the callback can stay enabled for every playbook.
-  - Results of C(no_log) tasks are never written.
+  - Results of C(no_log) tasks are never written. The user and password of every URL in what is written
+    (the timeline, the report, the summary) are redacted (C(http://***@proxy:3128)).
   - A host whose run ends before its close phase still gets an outcome, so that the report and the
     receiver's metrics say so - C(unreachable) when the host was lost (the mitigation may be partly
     done; the silence, if any, is kept until it ends) or C(failed) with the last failure.
@@ -51,6 +52,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
+from ansible_collections.incident.remediation.plugins.module_utils.text import one_line, redact, redact_userinfo
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_report import read_events, render
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
@@ -99,7 +101,7 @@ class TimelineFiles:
     def append(self, event: dict) -> None:
         folder = self.folder(event["incident"])
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps(event, sort_keys=True, default=str) + "\n"
+        line = json.dumps(redact(event), sort_keys=True, default=str) + "\n"
         with open(folder / "timeline.jsonl", "a", encoding="utf-8") as stream:
             stream.write(line)
 
@@ -250,7 +252,8 @@ class CallbackModule(CallbackBase):
         self._display.banner(f"INCIDENT {incident_id}")
         for host in sorted(h for h, i in self.incident.items() if i == incident_id):
             outcome = self.outcome[host]
-            self._display.display(f"{host}: {outcome.get('status')} - {outcome.get('reason', '')}")
+            said = f"{host}: {outcome.get('status')} - {outcome.get('reason', '')}"
+            self._display.display(one_line(redact_userinfo(said)))
             marks = self.phase_started.get(host, [])
             spans = [
                 f"{name} {(marks[i + 1][1] if i + 1 < len(marks) else time.monotonic()) - start:.1f} s"

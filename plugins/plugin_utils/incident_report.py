@@ -5,14 +5,22 @@
 It follows the runbooks' PIR template: summary, timeline, impact, root cause (left to a human), actions taken,
 verification evidence, follow-ups. Run it by hand with
 ``python -m ansible_collections.incident.remediation.plugins.plugin_utils.incident_report TIMELINE.jsonl``.
+
+Every value in it (alert names, labels, annotations, decisions, task results, reasons: alert data is hostile)
+is inert text on one line: credentials in URLs redacted, line breaks flattened, control characters shown
+escaped, and the Markdown and HTML that could act on a page escaped (``_text``, ``_cell``, ``_code``), so no
+value can add a heading, a link, an image, a table row or a tag. Only the template's own lines are markup.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ansible_collections.incident.remediation.plugins.module_utils.text import one_line, redact_userinfo
 
 TO_FILL = "_To be completed in the review._"
 SHOWN_STATUSES = {"changed", "failed", "unreachable"}
@@ -31,8 +39,40 @@ def read_events(path: str | Path) -> list[dict]:
     return events
 
 
+# What Markdown (CommonMark, GFM) or HTML could act on inside a line: escapes, code, emphasis, strikethrough,
+# links and images, autolinks and tags (a '<' opens them: '>' alone is text), entities, headings' closing
+# marks, math. An underscore between two letters or digits can neither open nor close emphasis, so demo_app
+# stays as it is.
+_ACTIVE = re.compile(r"[\\`*~\[\]<&#$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+# At the start of a list item, a leading -, +, = or > or a number and . or ) would open a list, an underline
+# or a quote.
+_BLOCK_START = re.compile(r"\A([0-9]{1,9}(?=[.)])|(?=[-+=>]))")
+
+
+def _text(value) -> str:
+    """A value as inert Markdown text on one line (prose: a list item, a heading, a sentence)."""
+    text = _ACTIVE.sub(lambda m: "\\" + m.group(0), one_line(redact_userinfo(str(value))))
+    return _BLOCK_START.sub(lambda m: m.group(1) + "\\", text, count=1)
+
+
 def _cell(value) -> str:
-    return " ".join(str(value).split()).replace("|", "\\|") or " "
+    """A value as one inert table cell: also no ``|``, which would start another cell."""
+    return _text(value).replace("|", "\\|") or " "
+
+
+def _clip(value, limit: int) -> str:
+    """At most ``limit`` characters of the value on one line, cut before escaping (never inside an escape)."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _code(value) -> str:
+    """A value as an inline code span: shown literally; a fence longer than any run of backticks in it."""
+    text = one_line(redact_userinfo(str(value)))
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"`{text}`"
 
 
 def _when(stamp: str) -> datetime | None:
@@ -60,15 +100,15 @@ def _last(events: list[dict], kind: str) -> dict[str, dict]:
 
 def _header(plan: dict, outcomes: dict, events: list[dict]) -> list[str]:
     alert = plan.get("alert") or {}
-    title = f"{alert.get('name') or plan.get('mitigation') or 'incident'} on {plan.get('service', '?')}"
+    title = _text(f"{alert.get('name') or plan.get('mitigation') or 'incident'} on {plan.get('service', '?')}")
     first, last = _when(events[0].get("time", "")), _when(events[-1].get("time", ""))
     resolved = sum(1 for o in outcomes.values() if o.get("status") == "resolved")
     return [
         f"# Post-Incident Review: {title}",
         "",
         f"**Date:** {first.date().isoformat() if first else '?'}  ",
-        f"**Incident ID:** {plan.get('id', '?')}  ",
-        f"**Severity:** {plan.get('level', '?')} ({plan.get('severity', '?')})  ",
+        f"**Incident ID:** {_text(plan.get('id', '?'))}  ",
+        f"**Severity:** {_text(plan.get('level', '?'))} ({_text(plan.get('severity', '?'))})  ",
         f"**Duration:** {_duration((last - first).total_seconds()) if first and last else '?'} of automated work  ",
         "**Participants:** incident.remediation (automation); on-call: _to be completed_  ",
         f"**Outcome:** {resolved} of {len(outcomes)} host(s) resolved",
@@ -78,14 +118,17 @@ def _header(plan: dict, outcomes: dict, events: list[dict]) -> list[str]:
 
 def _summary(plan: dict, outcomes: dict) -> list[str]:
     alert = plan.get("alert") or {}
-    said = alert.get("annotations", {}).get("summary") or alert.get("annotations", {}).get("description", "")
+    annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+    said = annotations.get("summary") or annotations.get("description", "")
     opening = (
-        f"Alert `{alert['name']}` fired for {plan.get('service')}" + (f": {said}" if said else ".")
+        f"Alert {_code(alert.get('name', '?'))} fired for {_text(plan.get('service'))}"
+        + (f": {_text(said)}" if said else ".")
         if alert
-        else f"An operator asked for {plan.get('mitigation') or 'a diagnosis'} on {plan.get('service')}."
+        else f"An operator asked for {_text(plan.get('mitigation') or 'a diagnosis')} on {_text(plan.get('service'))}."
     )
-    lines = ["## Summary", "", opening, f"Decision: {plan.get('decision', '?')}.", ""]
-    lines += [f"- **{host}**: {o.get('status', '?')} - {o.get('reason', '')}" for host, o in sorted(outcomes.items())]
+    lines = ["## Summary", "", opening, f"Decision: {_text(plan.get('decision', '?'))}.", ""]
+    lines += [f"- **{_text(host)}**: {_text(o.get('status', '?'))} - {_text(o.get('reason', ''))}"
+              for host, o in sorted(outcomes.items())]  # fmt: skip
     return [*lines, ""]
 
 
@@ -105,13 +148,13 @@ def _timeline(plan: dict, events: list[dict]) -> list[str]:
             data = event.get("data") or {}
             rows.append((event["time"], host, phase, f"outcome {data.get('status')}: {data.get('reason', '')}"))
     lines = ["## Timeline", "", "| Time (UTC) | Host | Phase | Event |", "|---|---|---|---|"]
-    lines += [f"| {_cell(t)} | {_cell(h)} | {_cell(p)} | {_cell(e)[:300]} |" for t, h, p, e in rows]
+    lines += [f"| {_cell(t)} | {_cell(h)} | {_cell(p)} | {_cell(_clip(e, 300))} |" for t, h, p, e in rows]
     return [*lines, "", "Every task, with its duration and result, is in the timeline file beside this report.", ""]
 
 
 def _impact(plan: dict, outcomes: dict) -> list[str]:
     alert = plan.get("alert") or {}
-    lines = ["## Impact", "", f"- **Hosts:** {', '.join(sorted(outcomes)) or '?'}"]
+    lines = ["## Impact", "", f"- **Hosts:** {_text(', '.join(sorted(outcomes)) or '?')}"]
     start = _when(alert.get("starts_at", ""))
     ends = [_when(o.get("ended", "")) for o in outcomes.values() if o.get("status") == "resolved"]
     ends = [e for e in ends if e]
@@ -138,14 +181,14 @@ def _actions(outcomes: dict) -> list[str]:
         done = outcome.get("mitigation") or "no mitigation"
         if outcome.get("status") == "diagnosed":
             done += " not run (diagnosis only)"
-        lines.append(f"### {host}: {done}")
+        lines.append(f"### {_text(host)}: {_text(done)}")
         lines.append("")
-        lines += [f"- {_cell(_step(step))}" for step in outcome.get("actions") or []]
+        lines += [f"- {_text(_step(step))}" for step in outcome.get("actions") or []]
         silence = outcome.get("silence") or {}
-        if silence:
-            lines.append(f"- Silence {silence.get('id') or '-'}: {silence.get('state', '?')}")
+        if isinstance(silence, dict) and silence:
+            lines.append(f"- Silence {_text(silence.get('id') or '-')}: {_text(silence.get('state', '?'))}")
         if outcome.get("evidence"):
-            lines.append(f"- Evidence: `{outcome['evidence']}`")
+            lines.append(f"- Evidence: {_code(outcome['evidence'])}")
         lines.append("")
     return lines
 
@@ -159,8 +202,8 @@ def _verification(outcomes: dict) -> list[str]:
 
 
 def _follow_ups(plan: dict, outcomes: dict) -> list[str]:
-    level = plan.get("level", "")
-    priority = level if level.startswith("P") else "P1"
+    level = str(plan.get("level", ""))
+    priority = level if re.match(r"P[0-9]\Z", level) else "P1"
     rows = [("Write the root cause from the evidence", priority)]
     for host, outcome in sorted(outcomes.items()):
         if outcome.get("status") == "failed":
@@ -173,7 +216,7 @@ def _follow_ups(plan: dict, outcomes: dict) -> list[str]:
         elif outcome.get("status") == "diagnosed":
             rows.append((f"Decide the mitigation for {host} ({plan.get('mitigation') or 'none mapped'})", priority))
     lines = ["## Follow-ups", "", "| Action | Owner | Due Date | Priority |", "|---|---|---|---|"]
-    lines += [f"| {_cell(action)} | | | {priority} |" for action, priority in rows]
+    lines += [f"| {_cell(action)} | | | {_cell(priority)} |" for action, priority in rows]
     return [*lines, ""]
 
 

@@ -165,3 +165,45 @@ def test_a_host_lost_or_stopped_before_close_still_gets_an_outcome(tmp_path):
     assert "h2: unreachable - the run lost h2" in done.stdout
     report = (tmp_path / "inc" / "INC-TEST-1" / "report.md").read_text()
     assert "| Check h2 by hand, the run lost it mid-way: the run lost h2" in report
+
+
+# An alert as the receiver passes it (every string unsafe, so never a template), each field hostile.
+HOSTILE_SUMMARY = "down\n## Root Cause\nThe [intern](https://evil.example/phish) did it <img src=x onerror=alert(1)>"
+CREDENTIALS = "http://admin:hunter2@corp.proxy.test:3128"
+
+
+def hostile_play(summary: str, secret: str) -> dict:
+    """PLAY with the alert's summary and a failure naming a proxy URL with credentials (as the proxy_config
+    role's messages once did), in the plan, a task's message and the outcome."""
+    by_name = {t["name"]: t for t in PLAY["tasks"]}
+    plan = {**by_name["Declare"]["ansible.builtin.set_fact"]["incident_plan"], "decision": f"act: test {secret}",
+            "alert": {"name": "ServiceDown", "starts_at": "2026-11-23T10:00:00Z",
+                      "annotations": {"summary": "{{ summary }}"}}}  # fmt: skip
+    fail = {"name": "Break on h2", "ansible.builtin.fail": {"msg": f"{{{{ summary }}}} via {secret}\x1b[2J"},
+            "when": "inventory_hostname == 'h2'"}  # fmt: skip
+    replaced = {"Declare": {"name": "Declare", "ansible.builtin.set_fact": {"incident_plan": plan}},
+                "Act": {**by_name["Act"], "block": [fail]}}  # fmt: skip
+    return {**PLAY, "vars": {"summary": summary}, "tasks": [replaced.get(t["name"], t) for t in PLAY["tasks"]]}
+
+
+def test_alert_markup_and_credentials_reach_the_report_as_inert_redacted_text(tmp_path):
+    from report_page import Page, to_html  # noqa: PLC0415  (tests/support, on sys.path through tests/conftest.py)
+
+    done = run(tmp_path, hostile_play(HOSTILE_SUMMARY, CREDENTIALS))
+    report = (tmp_path / "inc" / "INC-TEST-1" / "report.md").read_text()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    run(plain, hostile_play("down", "http://corp.proxy.test:3128"))
+    plain_report = (plain / "inc" / "INC-TEST-1" / "report.md").read_text()
+    page = Page(to_html(report))
+    assert page.tags == Page(to_html(plain_report)).tags, "the alert added an element to the page"
+    assert [line for line in report.splitlines() if line.startswith("## ")] == [
+        line for line in plain_report.splitlines() if line.startswith("## ")]  # fmt: skip
+    assert " ".join(HOSTILE_SUMMARY.split()) in "".join(page.text), "shown as the text it was, on one line"
+    assert "\x1b" not in report and "\\\\x1b\\[2J" in report, "the escape sequence shown, not sent"
+    timeline = (tmp_path / "inc" / "INC-TEST-1" / "timeline.jsonl").read_text()
+    summary = done.stdout[done.stdout.index("INCIDENT INC-TEST-1") :]
+    for where, text in (("report", report), ("timeline", timeline), ("summary", summary)):
+        assert "hunter2" not in text and "admin:" not in text, f"credentials in the {where}"
+    assert "http://***@corp.proxy.test:3128" in timeline and "h2: failed - " in summary
+    assert "http://***@corp.proxy.test:3128" in summary
