@@ -8,6 +8,7 @@ data_dir: /var/lib/incident-remediation        # journal.sqlite and jobs/<id>/
 max_jobs: 2                     # playbook runs at once
 max_body_bytes: 1048576
 retention_days: 30
+queued_max_age: 900             # seconds: a job left queued longer when a receiver starts expires, not run
 routes:                         # or routes_file: routes.yml
   - name: demo-app-down
     alertname: DemoAppDown
@@ -43,7 +44,7 @@ ROUTE_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {
     "listen", "token_file", "inventory", "ansible_config", "data_dir", "max_jobs", "max_body_bytes",
-    "retention_days", "routes", "routes_file", "envvars", "awx",
+    "retention_days", "routes", "routes_file", "envvars", "awx", "queued_max_age",
 }  # fmt: skip
 AWX_KEYS = {"url", "token_file", "job_templates", "verify_tls", "poll_seconds", "timeout_seconds"}
 
@@ -73,6 +74,7 @@ class Config:
     max_jobs: int = 2
     max_body_bytes: int = 1024 * 1024
     retention_days: float = 30
+    queued_max_age: float = 900
     envvars: dict[str, str] = field(default_factory=dict)
     awx: dict = field(default_factory=dict)
 
@@ -248,5 +250,6 @@ def load(path: str | Path) -> Config:
         max_jobs=_number(source, "max_jobs", raw.get("max_jobs", 2), 1, integer=True),
         max_body_bytes=_number(source, "max_body_bytes", raw.get("max_body_bytes", 1024 * 1024), 1024, integer=True),
         retention_days=_number(source, "retention_days", raw.get("retention_days", 30), 0),
+        queued_max_age=_number(source, "queued_max_age", raw.get("queued_max_age", 900), 1),
         envvars=_mapping(source, "envvars", raw.get("envvars", {})),
     )

@@ -65,6 +65,7 @@ class Dispatcher:
         self.unrecorded: dict[str, dict] = {}  # job id -> the end the journal could not take
         self.unstarted: dict[str, dict] = {}  # job id -> a queued job the journal could not mark running
         self.retrying: set[str] = set()  # unstarted jobs scheduled again, not yet tried
+        self.stopping = False  # set by stop(): no job starts any more
 
     # --- decisions (synchronous: committed before the answer) ---------------------------------------
     def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
@@ -209,10 +210,12 @@ class Dispatcher:
                 f"the remediation may be partly done, check {job['target']}")  # fmt: skip
 
     def _begin(self, job: dict) -> str:
-        """Mark a queued job running, or say why it does not run: its state."""
+        """Mark a queued job running, or say why it does not run: its state (queued: the receiver stops)."""
         current = self.journal.job(job["id"])
         if current is None or current["state"] != "queued":
             return current["state"] if current else "gone"
+        if self.stopping:  # left queued for the next start (which runs it, or expires it if it waited too long)
+            return "queued"
         if job["route"] in self.routes and self._cooldown_left(job["route"], job["target"]) > 0:
             self.journal.set_state(job["id"], "cancelled", reason="cooldown: the same route just ran on this host")
             return "cancelled"
@@ -273,9 +276,16 @@ class Dispatcher:
             self.journal.set_state(job["id"], "interrupted", reason=reason, acted=acted(recorded))
             log.warning("interrupted job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
         for job in queued:
+            waited = time.time() - job["created"]
             if job["source"] == "operator":  # its remediate run has ended: never run it without its operator
                 reason = "an operator's run whose remediate process ended before it started; not run without them"
                 self.journal.set_state(job["id"], "interrupted", reason=reason)
+                log.warning("job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
+            elif waited > self.config.queued_max_age:  # its alert may be long over: Alertmanager re-sends if not
+                reason = (f"queued {waited:.0f} s ago and not started by a receiver since: older than queued_max_age "
+                          f"({self.config.queued_max_age:g} s), not run; Alertmanager sends the alert again while "
+                          "it fires")  # fmt: skip
+                self.journal.set_state(job["id"], "expired", reason=reason)
                 log.warning("job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
             else:
                 self.schedule(job)
@@ -284,6 +294,11 @@ class Dispatcher:
     async def drain(self) -> None:
         if self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """The receiver stops (SIGTERM): the running jobs end, the queued ones stay queued (none starts)."""
+        self.stopping = True
+        await self.drain()
 
 
 def acted(recorded: list[dict]) -> bool:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ACTIVE = ("queued", "running")
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted", "timed_out")
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted", "timed_out", "expired")
 STATES = ACTIVE + TERMINAL
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (

@@ -158,7 +158,7 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
     async def stop(_app: web.Application) -> None:
         for task in catching_up:
             task.cancel()
-        await dispatcher.drain()
+        await dispatcher.stop()  # the running jobs end; none of the queued ones starts
         if dispatcher.catch_up(start_waiting=False):
             log.error("stopping with %d job state(s) the journal could not take; the next start marks the jobs "
                       "it shows running interrupted and runs the queued ones", dispatcher.held())  # fmt: skip

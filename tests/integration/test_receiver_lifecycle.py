@@ -13,6 +13,7 @@ from pathlib import Path
 from monitoring import recording_receiver
 
 from incident_remediation.config import Config
+from incident_remediation.journal import Journal
 from incident_remediation.runner import job_processes
 
 TOKEN = "lifecycle-token-0123456789abcdef"
@@ -61,3 +62,36 @@ def test_a_receiver_starting_beside_an_operators_live_run_leaves_it_alone(tmp_pa
         operator.kill()
         operator.wait()
         server.stop()
+
+
+def alert(fingerprint: str, host: str) -> dict:
+    return {"status": "firing", "labels": {"alertname": "DemoAppDown", "instance": f"{host}:8080",
+                                           "severity": "critical"},
+            "startsAt": "2026-11-23T19:30:00.000Z", "fingerprint": fingerprint}  # fmt: skip
+
+
+def test_sigterm_starts_no_waiting_job_and_the_next_start_expires_the_ones_queued_too_long_ago(tmp_path):
+    server = recording_receiver(tmp_path, TOKEN, hold=4, max_jobs=1)
+    try:
+        _, answer = server.post({"version": "4", "alerts": [alert("1a", "web1"), alert("2b", "web2"),
+                                                            alert("3c", "web3")]})  # fmt: skip
+        first, old, young = (a["job_id"] for a in answer["alerts"])
+        server.wait_job(first, states=("running",), timeout=30)
+        server.stop()  # SIGTERM while the two others wait for the one slot
+        assert server.proc.returncode == 0
+        journal = Journal(tmp_path / "data" / "journal.sqlite")
+        states = [journal.job(job_id)["state"] for job_id in (first, old, young)]
+        assert states == ["succeeded", "queued", "queued"], "the running job ended, none of the waiting started"
+        journal.db.execute("UPDATE jobs SET created = created - 3600 WHERE id = ?", (old,))  # down for an hour
+        journal.close()
+        server.start()
+        expired = server.wait_job(old)
+        assert expired["state"] == "expired" and "older than queued_max_age (900 s)" in expired["reason"], expired
+        assert server.wait_job(young)["state"] == "succeeded"
+        assert sorted(r["host"] for r in records(tmp_path)) == ["web1", "web3"], "the expired job never ran"
+    finally:
+        server.stop()
+
+
+def records(work: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((work / "out").glob("*.json"))]

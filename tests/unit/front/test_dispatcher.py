@@ -459,3 +459,28 @@ def test_recovery_takes_the_jobs_of_a_process_that_is_gone(make, tmp_path):
     assert [j["id"] for j in interrupted] == [running]
     assert dispatcher.journal.job(running)["state"] == "interrupted"
     assert dispatcher.journal.job(queued)["state"] == "succeeded", "its receiver is gone: this one runs it"
+
+
+def test_at_start_a_job_queued_too_long_ago_expires_instead_of_running(make, tmp_path):
+    """Queued while the receiver was down for an hour: its alert may be long over."""
+    journal = Journal(tmp_path / "journal.sqlite")
+    old = journal.create_job(source="alert", target="web1", playbook="p", extravars={}, route="down")
+    fresh = journal.create_job(source="alert", target="web2", playbook="p", extravars={}, route="down")
+    journal.db.execute("UPDATE jobs SET created = created - 3600 WHERE id = ?", (old,))
+    run = FakeRun(0.01)
+
+    async def scenario():
+        dispatcher = make(run)
+        dispatcher.config.queued_max_age = 900
+        await dispatcher.recover()
+        await dispatcher.drain()
+        expired, ran = dispatcher.journal.job(old), [t for t, _, _ in run.runs]
+        again = dispatcher.submit([alert("aa", "web1")])
+        await dispatcher.drain()
+        return dispatcher, expired, ran, again
+
+    dispatcher, expired, ran, (again,) = asyncio.run(scenario())
+    assert expired["state"] == "expired", expired
+    assert "queued 3600 s ago" in expired["reason"] and "queued_max_age (900 s)" in expired["reason"], expired
+    assert dispatcher.journal.job(fresh)["state"] == "succeeded" and ran == ["web2"]
+    assert again.verdict == "accepted", "no cooldown, no dedupe: it never ran"

@@ -207,3 +207,29 @@ def test_a_receiver_stopping_writes_the_ends_it_holds_and_starts_nothing(dispatc
     assert dispatcher.journal.job(done.job_id)["state"] == "succeeded", "written as the receiver stopped"
     assert dispatcher.journal.job(waiting.job_id)["state"] == "queued", "not started while stopping"
     assert len(ran) == 1
+
+
+def test_a_receiver_stopping_starts_none_of_the_jobs_that_wait(dispatcher):
+    """SIGTERM: the running job ends (it is not cut in the middle), the queued ones stay queued for the next
+    start; the service manager would kill whatever the stop started."""
+    dispatcher, ran = dispatcher
+    dispatcher.slots = asyncio.Semaphore(1)  # max_jobs 1: the second job waits for the first
+
+    def execute(config, job):
+        time.sleep(0.3)
+        ran.append(job)
+        return "succeeded", 0, ""
+
+    dispatcher.execute = execute
+
+    async def scenario():
+        async with TestClient(TestServer(receiver.make_app(dispatcher, TOKEN))):
+            (running,) = dispatcher.submit([parse_alert(raw_alert(6))])
+            (waiting,) = dispatcher.submit([parse_alert(raw_alert(7))])
+            await asyncio.sleep(0.1)  # the first one runs
+        return running, waiting
+
+    running, waiting = asyncio.run(scenario())
+    assert dispatcher.journal.job(running.job_id)["state"] == "succeeded", "the running job ended"
+    assert dispatcher.journal.job(waiting.job_id)["state"] == "queued", "not started while stopping"
+    assert len(ran) == 1
