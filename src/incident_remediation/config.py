@@ -29,14 +29,13 @@ routes:                         # or routes_file: routes.yml
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from incident_remediation.errors import ConfigError
-from incident_remediation.routing import DEFAULT_TIMEOUT, Route
+from incident_remediation.routing import DEFAULT_TIMEOUT, Route, compile_regex
 
 ROUTE_KEYS = {
     "name", "alertname", "match", "match_regex", "severities", "playbook", "mitigation", "service", "labels",
@@ -158,9 +157,9 @@ def parse_route(source: str, index: int, raw) -> Route:
     regex = {}
     for name, pattern in _mapping(source, f"{where}.match_regex", raw.get("match_regex", {})).items():
         try:
-            regex[name] = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(source, f"{where}.match_regex.{name}", f"not a regular expression: {exc}") from None
+            regex[name] = compile_regex(pattern)  # RE2, bounded: see routing
+        except ValueError as exc:
+            raise ConfigError(source, f"{where}.match_regex.{name}", str(exc)) from None
     variables = _kind(source, f"{where}.vars", raw.get("vars", {}), dict, "a mapping")
     reserved = {"alert", "incident_id", "target"} & set(variables)
     if reserved:

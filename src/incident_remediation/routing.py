@@ -3,6 +3,11 @@
 A route matches an alert by name and label matchers (equality or a full-match regular
 expression); the first route that matches decides. Only the labels the route lists reach
 the playbook, and they reach it as data (see extravars).
+
+Route regexes run in the receiver's event loop on values an attacker chooses, so they cannot be
+Python's backtracking ``re`` (``(a+)+b`` on 4 KB of "a" never returns): they are RE2, which matches
+in time linear in the value, with its program bounded when the configuration loads (MAX_PROGRAM) and
+never run on a value longer than MAX_MATCHED. See compile_regex and docs/front.md.
 """
 
 from __future__ import annotations
@@ -10,7 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import re2
+
 from incident_remediation.webhook import Alert
+
+MAX_MATCHED = 1024  # characters of a label value a route regex is run on; a longer value does not match
+MAX_PROGRAM = 1000  # RE2 instructions a route regex may compile to ((web|api|db)\d{2} is 16; 50 host names 664)
 
 DEFAULT_TIMEOUT = 1800.0  # seconds a job may run before it is stopped (timed_out), unless its route says
 
@@ -21,7 +31,7 @@ class Route:
     alertname: str
     playbook: str
     equal: dict[str, str] = field(default_factory=dict)
-    regex: dict[str, re.Pattern] = field(default_factory=dict)
+    regex: dict[str, re2._Regexp] = field(default_factory=dict)  # made by compile_regex
     severities: tuple[str, ...] = ()
     labels: tuple[str, ...] = ("instance", "severity", "service", "job")
     target_labels: tuple[str, ...] = ("instance", "host")
@@ -32,6 +42,30 @@ class Route:
     cooldown: float = 300.0
     concurrency: int = 1
     timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name, pattern in self.regex.items():
+            if not isinstance(pattern, re2._Regexp):
+                raise TypeError(f"route {self.name}: regex {name} must come from compile_regex, not {type(pattern)}")
+
+
+def compile_regex(pattern: str) -> re2._Regexp:
+    """A route's regular expression in RE2 (linear-time matching, no backtracking); ValueError names why not:
+    RE2 lacks backreferences and lookaround (\\1, (?=...), (?!...)), and a program beyond MAX_PROGRAM
+    instructions would make each match slow enough to stall the event loop under a flood of alerts."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would also write the error to stderr
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        said = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"not a regular expression RE2 accepts ({said}); RE2 has no backreferences or "
+                         "lookaround, so that no pattern can backtrack on an alert's label") from None  # fmt: skip
+    if compiled.programsize > MAX_PROGRAM:
+        raise ValueError(f"too large: its program has {compiled.programsize} instructions, more than "
+                         f"{MAX_PROGRAM} (each match would be slow): split the route, or name the values with match "
+                         "or hosts")  # fmt: skip
+    return compiled
 
 
 @dataclass
@@ -57,7 +91,11 @@ def why_not(route: Route, alert: Alert) -> str:
         if alert.labels.get(name) != value:
             return f"label {name}={alert.labels.get(name)!r}, not {value!r}"
     for name, pattern in route.regex.items():
-        if not pattern.fullmatch(alert.labels.get(name, "")):
+        value = alert.labels.get(name, "")
+        if len(value) > MAX_MATCHED:
+            return (f"label {name} is longer than {MAX_MATCHED} characters ({len(value)}): "
+                    f"not matched against /{pattern.pattern}/")  # fmt: skip
+        if not pattern.fullmatch(value):
             return f"label {name}={alert.labels.get(name)!r} does not match /{pattern.pattern}/"
     return ""
 

@@ -207,6 +207,25 @@ def test_alerts_for_10_hosts_run_10_remediations_never_more_than_max_jobs_at_onc
     assert peak >= 2, "the limit is used, not a queue of one"
 
 
+# --- route regexes ----------------------------------------------------------------------------------
+def test_a_catastrophic_route_regex_on_4_kb_values_never_stalls_the_receiver(tmp_path):
+    """A route matching instance with (a+)+b, which Python's re backtracks on for ever: alerts with 4 KB and
+    1 KB runs of "a" are answered at once (RE2, values over routing.MAX_MATCHED never matched), and /healthz
+    answers meanwhile (on the old receiver the first POST never got an answer)."""
+    server = start(tmp_path, hosts=1, max_jobs=1, match_regex={"instance": "(a+)+b"})
+    try:
+        started = time.monotonic()
+        long_ones = [alert(f"{i:04x}", "a" * 4090) for i in range(1, 13)]  # instance "aaa...a:8080", 4 KB
+        status, body = server.post(payload(*long_ones))
+        assert status == 202 and {a["reason"] for a in body["alerts"]} == {"no route matches"}, body
+        status, body = server.post(payload(*(alert(f"{i:04x}", "a" * (1000 - i)) for i in range(100, 150))))
+        assert status == 202 and {a["verdict"] for a in body["alerts"]} == {"refused"}, body
+        assert server.get("/healthz")["status"] == "ok"
+        assert time.monotonic() - started < 5, "answered at once"
+    finally:
+        server.stop()
+
+
 # --- the token --------------------------------------------------------------------------------------
 def test_the_token_is_never_written_anywhere(tmp_path):
     server = start(tmp_path, hosts=1, max_jobs=1)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident_remediation.errors import PayloadError
-from incident_remediation.routing import Route, decide, extra_vars, incident_id, target_host
+from incident_remediation.routing import Route, compile_regex, decide, extra_vars, incident_id, target_host
 from incident_remediation.webhook import parse_alert, parse_payload, parse_webhook
 
 
@@ -111,7 +111,7 @@ ROUTES = [
         alertname="DemoAppDown",
         playbook="incident.remediation.remediate",
         mitigation="restart",
-        regex={"instance": re.compile(r"web\d+:\d+")},
+        regex={"instance": compile_regex(r"web\d+:\d+")},
         severities=("critical",),
         labels=("instance", "evil"),
         variables={"options": {"escalate": True}},
