@@ -55,6 +55,8 @@ class Verdict:
 class Dispatcher:
     def __init__(self, config: Config, journal: Journal, execute: Execute, metrics: Metrics | None = None) -> None:
         self.config, self.journal, self.execute = config, journal, execute
+        if hasattr(execute, "use_journal"):  # AWX: it journals the id of the AWX job as soon as AWX names it
+            execute.use_journal(journal)
         self.metrics = metrics or Metrics()
         self.slots = asyncio.Semaphore(config.max_jobs)
         self.route_slots = {route.name: asyncio.Semaphore(route.concurrency) for route in config.routes}
@@ -149,8 +151,8 @@ class Dispatcher:
         )
 
     # --- execution (asynchronous) --------------------------------------------------------------------
-    def schedule(self, job: dict) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(self.run(job))
+    def schedule(self, job: dict, resume: bool = False) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(self.run(job, resume))
         self.tasks.add(task)
         task.add_done_callback(lambda done: self._ended(job, done))
         return task
@@ -162,14 +164,15 @@ class Dispatcher:
                       "receiver recovers it", job["id"], job["playbook"], job["target"],
                       type(task.exception()).__name__, task.exception())  # fmt: skip
 
-    async def run(self, job: dict) -> str:
-        """Run one queued job under its target's lock, its route's and the global limit; its final state."""
+    async def run(self, job: dict, resume: bool = False) -> str:
+        """Run one queued job under its target's lock, its route's and the global limit; its final state.
+        ``resume``: a job already running elsewhere (AWX) when the receiver restarted, followed to its end."""
         lock = self.target_locks.setdefault(job["target"], asyncio.Lock())
         route_slots = self.route_slots.get(job["route"]) or asyncio.Semaphore(1)
         async with lock, route_slots, self.slots:
             self.retrying.discard(job["id"])
             try:
-                begun = self._begin(job)
+                begun = "running" if resume else self._begin(job)
                 self.unstarted.pop(job["id"], None)
             except sqlite3.Error as exc:  # not run unless its start is recorded: a crash would run it twice
                 self.unstarted[job["id"]] = job
@@ -181,7 +184,8 @@ class Dispatcher:
             started = time.monotonic()
             log.info("job %s: %s on %s", job["id"], job["playbook"], job["target"])
             try:
-                state, rc, reason = await asyncio.to_thread(self.execute, self.config, job)
+                execute = self.execute.resume if resume else self.execute
+                state, rc, reason = await asyncio.to_thread(execute, self.config, job)
             except Exception as exc:  # a broken runner (its artifacts on a full disk, ...) must not leave the
                 # job running, nor its playbook acting on the host once the lock is released
                 log.error("job %s could not run: %s: %s", job["id"], type(exc).__name__, exc,
@@ -267,6 +271,11 @@ class Dispatcher:
         playbooks is stopped first, and the outcomes they recorded are said; then queued ones run. Only the
         jobs of processes that are gone (journal.recover): an operator's live `remediate run` is its own."""
         interrupted, queued = self.journal.recover()
+        if hasattr(self.execute, "resume"):  # AWX runs them on: each is followed to its end, not interrupted
+            for job in interrupted:
+                self.journal.set_state(job["id"], "running", at=job["started"])
+                self.schedule(job, resume=True)  # before the queued jobs: it holds its host's lock first
+            interrupted = []
         for job in interrupted:
             ended = "its remediate run" if job["source"] == "operator" else "the receiver"
             reason = f"{ended} stopped while the job ran" + await self._stop_playbook(job, " at recovery")

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT NOT NULL DEFAULT '',
     acted INTEGER NOT NULL DEFAULT 1,
     starts REAL,
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '',
+    awx_job INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
@@ -62,7 +63,12 @@ CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
 """
 # columns added since the first release: a journal written before gets them at open (ALTER TABLE)
 ADDED = {
-    "jobs": {"acted": "INTEGER NOT NULL DEFAULT 1", "starts": "REAL", "owner": "TEXT NOT NULL DEFAULT ''"},
+    "jobs": {
+        "acted": "INTEGER NOT NULL DEFAULT 1",
+        "starts": "REAL",
+        "owner": "TEXT NOT NULL DEFAULT ''",
+        "awx_job": "INTEGER",
+    },
     "alerts": {"starts": "REAL", "ends": "REAL"},
 }
 
@@ -165,13 +171,18 @@ class Journal:
         false when the job's incidents recorded that they changed nothing (no cooldown follows it)."""
         now = time.time() if at is None else at
         if state == "running":
-            self._write("UPDATE jobs SET state = ?, started = ?, owner = ? WHERE id = ?",
-                        (state, now, process_token(), job_id))  # fmt: skip
+            # an end written before is cleared: a job the receiver follows again after a restart (awx.py)
+            self._write("UPDATE jobs SET state = ?, started = ?, owner = ?, finished = NULL, rc = NULL, reason = ''"
+                        " WHERE id = ?", (state, now, process_token(), job_id))  # fmt: skip
         else:
             self._write(
                 "UPDATE jobs SET state = ?, finished = ?, rc = ?, reason = ?, acted = ? WHERE id = ?",
                 (state, now, rc, reason, int(acted), job_id),
             )
+
+    def set_awx_job(self, job_id: str, awx_job: int) -> None:
+        """The AWX job running ``job_id`` (awx.py), written as soon as AWX names it: a restart follows it."""
+        self._write("UPDATE jobs SET awx_job = ? WHERE id = ?", (awx_job, job_id))
 
     def recover(self) -> tuple[list[dict], list[dict]]:
         """After a crash: the running jobs of processes that are gone become interrupted (never run twice);

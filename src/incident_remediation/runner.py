@@ -222,10 +222,11 @@ def job_timeout(config: Config | None, job: dict) -> float:
     return DEFAULT_TIMEOUT
 
 
-def timed_out(config: Config | None, job: dict, running: str) -> str:
-    """The reason of a job stopped at its timeout, with what it was still doing (the task in progress)."""
+def timed_out(job: dict, seconds: float, running: str, bound: str = "") -> str:
+    """The reason of a job stopped after ``seconds`` (``bound`` names the setting, when not the route's timeout),
+    with what it was still doing (the task in progress)."""
     route = f"the timeout of route {job['route']}" if job.get("route") else "the default timeout"
-    return f"did not finish within {job_timeout(config, job):g} s ({route}): still running: {running}"
+    return f"did not finish within {seconds:g} s ({bound or route}): still running: {running}"
 
 
 def execute(config: Config, job: dict) -> tuple[str, int, str]:
@@ -250,7 +251,8 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
     )
     rc = runner.rc if runner.rc is not None else -1
     if runner.status == "timeout":
-        return "timed_out", rc, timed_out(config, job, _in_progress(list(runner.events)))[:MAX_REASON]
+        running = _in_progress(list(runner.events))
+        return "timed_out", rc, timed_out(job, job_timeout(config, job), running)[:MAX_REASON]
     processed = (runner.stats or {}).get("processed", {})
     if rc == 0 and job["target"] not in processed:
         where = config.inventory or "the default inventory"
