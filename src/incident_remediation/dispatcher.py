@@ -258,8 +258,13 @@ class Dispatcher:
         return self.held()
 
     async def keep_up(self) -> None:
-        """The receiver's background task: catch up with the journal while states are held."""
+        """The receiver's background task: catch up with the journal while states are held; keep the inventory's
+        listing fresh, in a worker thread (an alert seldom waits for ansible-inventory, seconds on the loop)."""
         while True:
+            try:
+                await asyncio.to_thread(self.inventory.keep_fresh)
+            except Exception:  # never end silently: the next round tries again
+                log.exception("listing the inventory failed")
             await asyncio.sleep(CATCH_UP_SECONDS)
             try:
                 self.catch_up()

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class Inventory:
         self.signature: tuple = ()
         self.listed_at = -ttl
         self.names: tuple[frozenset[str], frozenset[str]] | None = None  # hosts, groups
+        self.lock = threading.Lock()
 
     def _signature(self) -> tuple:
         root = Path(self.config.inventory)
@@ -99,13 +101,24 @@ class Inventory:
         log.warning("cannot list the hosts of the inventory %s (%s): alerts are not checked against it; their jobs "
                     "will say what ansible-playbook makes of it", self.config.inventory, problem)  # fmt: skip
 
+    def keep_fresh(self, wait: bool = True) -> None:
+        """List the inventory again if a file of it changed or the listing is older than ``ttl`` (the receiver
+        does this in a worker thread every few seconds, so that an alert seldom waits for ansible-inventory).
+        Without ``wait``, a listing under way in another thread is not waited for: the one before serves."""
+        if not self.config.inventory or not self.lock.acquire(blocking=wait or not self.signature):
+            return
+        try:
+            signature = self._signature()
+            if signature != self.signature or time.monotonic() - self.listed_at > self.ttl:
+                self.names, self.signature, self.listed_at = self._list(), signature, time.monotonic()
+        finally:
+            self.lock.release()
+
     def missing(self, host: str) -> str:
         """Why ``host`` cannot be run on ('' when it can, or when the inventory cannot be listed)."""
         if not self.config.inventory:
             return ""
-        signature = self._signature()
-        if signature != self.signature or time.monotonic() - self.listed_at > self.ttl:
-            self.names, self.signature, self.listed_at = self._list(), signature, time.monotonic()
+        self.keep_fresh(wait=False)
         if self.names is None or host in self.names[0]:
             return ""
         where = f"the inventory {self.config.inventory}"

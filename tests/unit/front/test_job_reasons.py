@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,3 +147,43 @@ def test_the_verdict_is_journaled_with_the_reason(work):
     (row,) = remediate.journal.alerts()
     assert row["verdict"] == "refused" and "'web9' is not in the inventory" in row["reason"]
     assert json.loads(row["labels"])["instance"] == "web9:80"
+
+
+def test_an_alert_does_not_wait_for_a_listing_under_way(work, monkeypatch):
+    # the receiver lists the inventory in a worker thread (keep_up): meanwhile alerts use the listing before
+    remediate = dispatcher(work)
+    remediate.inventory.keep_fresh()
+    listing = remediate.inventory._list
+
+    def slow():
+        time.sleep(3)
+        return listing()
+
+    monkeypatch.setattr(remediate.inventory, "_list", slow)
+    (work / "hosts").write_text((work / "hosts").read_text() + "web9 ansible_connection=local\n")
+    worker = threading.Thread(target=remediate.inventory.keep_fresh)
+    worker.start()
+    time.sleep(0.2)
+    began = time.monotonic()
+    assert remediate.explain(alert("web9"))[1].verdict == "refused", "the listing before it"
+    assert time.monotonic() - began < 1
+    worker.join()
+    assert remediate.explain(alert("web9"))[1].verdict == "accepted", "then the new one"
+
+
+def test_the_receiver_keeps_the_listing_fresh_in_the_background(work, monkeypatch):
+    remediate = dispatcher(work)
+    lists = []
+    listing = remediate.inventory._list
+    monkeypatch.setattr(remediate.inventory, "_list", lambda: (lists.append(1), listing())[1])
+    monkeypatch.setattr("incident_remediation.dispatcher.CATCH_UP_SECONDS", 0.05)
+
+    async def scenario():
+        keeping = asyncio.get_running_loop().create_task(remediate.keep_up())
+        await asyncio.sleep(2)
+        assert lists == [1], "listed once at start, not again while nothing changed"
+        remediate.explain(alert("web1"))
+        keeping.cancel()
+
+    asyncio.run(scenario())
+    assert lists == [1], "the alert used that listing"
