@@ -7,8 +7,9 @@ ansible_config: /etc/ansible/ansible.cfg       # optional
 data_dir: /var/lib/incident-remediation        # journal.sqlite and jobs/<id>/
 max_jobs: 2                     # playbook runs at once
 max_body_bytes: 1048576
-retention_days: 30
+retention_days: 30              # finished jobs, alerts and jobs/<id>/ folders older are purged (hourly)
 queued_max_age: 900             # seconds: a job left queued longer when a receiver starts expires, not run
+max_queued: 1000                # jobs waiting at most: beyond, POST /alerts is answered 503 with Retry-After
 routes:                         # or routes_file: routes.yml
   - name: demo-app-down
     alertname: DemoAppDown
@@ -43,7 +44,7 @@ ROUTE_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {
     "listen", "token_file", "inventory", "ansible_config", "data_dir", "max_jobs", "max_body_bytes",
-    "retention_days", "routes", "routes_file", "envvars", "awx", "queued_max_age",
+    "retention_days", "routes", "routes_file", "envvars", "awx", "queued_max_age", "max_queued",
 }  # fmt: skip
 AWX_KEYS = {"url", "token_file", "job_templates", "verify_tls", "poll_seconds", "timeout_seconds"}
 
@@ -74,6 +75,7 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     retention_days: float = 30
     queued_max_age: float = 900
+    max_queued: int = 1000
     envvars: dict[str, str] = field(default_factory=dict)
     awx: dict = field(default_factory=dict)
 
@@ -250,5 +252,6 @@ def load(path: str | Path) -> Config:
         max_body_bytes=_number(source, "max_body_bytes", raw.get("max_body_bytes", 1024 * 1024), 1024, integer=True),
         retention_days=_number(source, "retention_days", raw.get("retention_days", 30), 0),
         queued_max_age=_number(source, "queued_max_age", raw.get("queued_max_age", 900), 1),
+        max_queued=_number(source, "max_queued", raw.get("max_queued", 1000), 1, integer=True),
         envvars=_mapping(source, "envvars", raw.get("envvars", {})),
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -23,14 +25,19 @@ from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
 from incident_remediation.routing import Decision, decide, extra_vars, incident_id
-from incident_remediation.runner import Inventory, outcomes, stop_orphans
+from incident_remediation.runner import Inventory, job_dir, outcomes, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
 CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
+RETENTION_SECONDS = 3600  # how often the receiver purges what is older than retention_days
 VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved", "stale")
 DID_NOT_ACT = ("diagnosed", "checked", "refused")  # incident outcomes of a run that changed nothing on its host
 Execute = Callable[[Config, dict], tuple[str, int, str]]
+
+
+class QueueFull(Exception):
+    """max_queued jobs wait already: a request that would queue more is refused whole (503)."""
 
 
 @dataclass
@@ -68,6 +75,7 @@ class Dispatcher:
         self.unstarted: dict[str, dict] = {}  # job id -> a queued job the journal could not mark running
         self.retrying: set[str] = set()  # unstarted jobs scheduled again, not yet tried
         self.stopping = False  # set by stop(): no job starts any more
+        self.users: dict[str, int] = {}  # target -> its scheduled jobs not ended: its lock is kept while any
 
     # --- decisions (synchronous: committed before the answer) ---------------------------------------
     def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
@@ -114,14 +122,15 @@ class Dispatcher:
         return max(0.0, self.routes[route].cooldown - (time.time() - last))
 
     def submit(self, alerts: list[Alert]) -> list[Verdict]:
-        """Decide, journal and start each alert in turn. An alert's rows (its job, the job it cancels, the
-        alert itself) are committed together; when the journal cannot take them (sqlite3.Error: a full
-        disk), that alert and the ones after it are left unrecorded and unstarted, and the error is raised."""
+        """Decide, journal and start the alerts of one request. Their rows (each alert, its job, the job it
+        cancels) are one transaction, committed (one fsync) before the answer; an alert sees the rows of the
+        ones before it. When the journal cannot take them (sqlite3.Error: a full disk) or they would queue
+        more than max_queued jobs (QueueFull), none is recorded or started, and the error is raised."""
         verdicts = []
         self.catch_up()
-        for alert in alerts:
-            decision, verdict = self.explain(alert)
-            with self.journal.transaction():
+        with self.journal.transaction():
+            for alert in alerts:
+                decision, verdict = self.explain(alert)
                 if verdict.verdict == "accepted":
                     incident = incident_id(alert)
                     verdict.job_id = self.journal.create_job(
@@ -133,10 +142,17 @@ class Dispatcher:
                     self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
                 self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id,
                                           starts=instant(alert.starts_at), ends=instant(alert.ends_at))  # fmt: skip
+                verdicts.append(verdict)
+            added = sum(verdict.verdict == "accepted" for verdict in verdicts)
+            waiting = self.journal.count("queued") if added else 0
+            if waiting > self.config.max_queued:  # a request that queues nothing (resolved, deduped) is taken
+                raise QueueFull(f"the queue is full: {waiting - added} jobs wait (max_queued "
+                                f"{self.config.max_queued}); nothing of this request was recorded: send it again "
+                                "later (Alertmanager does)")  # fmt: skip
+        for verdict in verdicts:
             self.metrics.inc("remediate_alerts_total", verdict=verdict.verdict)
             if verdict.verdict == "accepted":
                 self.schedule(self.journal.job(verdict.job_id))
-            verdicts.append(verdict)
         return verdicts
 
     def submit_operator(self, *, playbook: str, target: str, variables: dict, check: bool) -> str:
@@ -154,11 +170,17 @@ class Dispatcher:
     def schedule(self, job: dict, resume: bool = False) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(self.run(job, resume))
         self.tasks.add(task)
+        self.users[job["target"]] = self.users.get(job["target"], 0) + 1
         task.add_done_callback(lambda done: self._ended(job, done))
         return task
 
     def _ended(self, job: dict, task: asyncio.Task) -> None:
         self.tasks.discard(task)
+        left = self.users.pop(job["target"], 1) - 1
+        if left:
+            self.users[job["target"]] = left
+        else:  # no job of this host is scheduled: its lock goes, so the table holds only hosts with work
+            self.target_locks.pop(job["target"], None)
         if not task.cancelled() and task.exception() is not None:  # not the journal's: run() holds those
             log.error("job %s (%s on %s) stopped: %s: %s; its journal row is as it was before, a restart of the "
                       "receiver recovers it", job["id"], job["playbook"], job["target"],
@@ -308,6 +330,39 @@ class Dispatcher:
     async def drain(self) -> None:
         if self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    def retain(self) -> tuple[int, int]:
+        """Purge what is older than retention_days: the journal's finished jobs and alerts, and the
+        jobs/<id>/ folders of jobs it no longer holds (links and files there are left alone); (jobs, folders)."""
+        purged = self.journal.purge(self.config.retention_days)
+        cutoff, removed = time.time() - self.config.retention_days * 86400, 0
+        try:
+            entries = list(os.scandir(job_dir(self.config, "-").parent))
+        except FileNotFoundError:
+            return purged, 0
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            if self.journal.job(entry.name) is None:  # its row is written before its folder, by any process
+                try:
+                    shutil.rmtree(entry.path)
+                    removed += 1
+                except OSError as exc:
+                    log.warning("retention: cannot remove %s: %s", entry.path, exc)
+        return purged, removed
+
+    async def keep_clean(self) -> None:
+        """The receiver's background task: retention every RETENTION_SECONDS, not only at start."""
+        while True:
+            await asyncio.sleep(RETENTION_SECONDS)
+            try:
+                jobs, folders = await asyncio.to_thread(self.retain)
+            except Exception:  # never end silently: the next round tries again
+                log.exception("retention failed")
+                continue
+            if jobs or folders:
+                log.info("retention: %d jobs and %d job folders older than %g days purged", jobs, folders,
+                         self.config.retention_days)  # fmt: skip
 
     async def stop(self) -> None:
         """The receiver stops (SIGTERM): the running jobs end, the queued ones stay queued (none starts)."""

@@ -245,5 +245,8 @@ class Journal:
     def alerts(self, limit: int = 100) -> list[dict]:
         return self._rows("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
 
+    def count(self, state: str) -> int:
+        return self._rows("SELECT COUNT(*) AS n FROM jobs WHERE state = ?", (state,))[0]["n"]
+
     def count_by_state(self) -> dict[str, int]:
         return {row["state"]: row["n"] for row in self._rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")}

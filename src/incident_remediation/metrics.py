@@ -8,7 +8,8 @@ import threading
 from incident_remediation.journal import STATES
 
 INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED = "invalid", "too_large", "unauthorized", "journal"
-REJECTED = (INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED)  # why a request's alerts were not taken
+QUEUE_FULL = "queue_full"
+REJECTED = (INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED, QUEUE_FULL)  # why a request's alerts were not taken
 BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 HELP = {
     "remediate_incidents_total": "Incident outcomes the jobs recorded, by host, route and outcome (resolved, failed,"

@@ -23,10 +23,10 @@ from importlib import resources
 import yaml
 from aiohttp import web
 
-from incident_remediation.dispatcher import Dispatcher, job_summary
+from incident_remediation.dispatcher import Dispatcher, QueueFull, job_summary
 from incident_remediation.errors import PayloadError
 from incident_remediation.journal import STATES
-from incident_remediation.metrics import INVALID, TOO_LARGE, UNAUTHORIZED, UNRECORDED
+from incident_remediation.metrics import INVALID, QUEUE_FULL, TOO_LARGE, UNAUTHORIZED, UNRECORDED
 from incident_remediation.report import job_report
 from incident_remediation.webhook import authorized, parse_payload
 
@@ -71,6 +71,10 @@ async def receive_alerts(request: web.Request) -> web.Response:
         dispatcher.metrics.reject(UNRECORDED)
         return _error(503, f"the journal cannot record alerts ({exc}): alerts not recorded start nothing; "
                            "send them again (Alertmanager does)", **{"Retry-After": "30"})  # fmt: skip
+    except QueueFull as exc:  # 503, not 4xx: Alertmanager sends a 5xx again, and drops a 4xx
+        log.warning("refused a request of %d alerts: %s", len(alerts), exc)
+        dispatcher.metrics.reject(QUEUE_FULL)
+        return _error(503, str(exc), **{"Retry-After": "30"})
     return web.json_response({"alerts": [v.as_dict() for v in verdicts]}, status=202)
 
 
@@ -150,10 +154,12 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         app.router.add_route(method, path, handler)
 
     async def start(_app: web.Application) -> None:
-        purged = dispatcher.journal.purge(dispatcher.config.retention_days)
+        purged, folders = dispatcher.retain()  # and every hour after (keep_clean)
         interrupted = await dispatcher.recover()  # logs each, with what was left of it
-        log.info("journal %s: %d interrupted, %d purged", dispatcher.journal.path, len(interrupted), purged)
-        catching_up.append(asyncio.get_running_loop().create_task(dispatcher.keep_up()))
+        log.info("journal %s: %d interrupted, %d purged (%d job folders)", dispatcher.journal.path, len(interrupted),
+                 purged, folders)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        catching_up.extend([loop.create_task(dispatcher.keep_up()), loop.create_task(dispatcher.keep_clean())])
 
     async def stop(_app: web.Application) -> None:
         for task in catching_up:

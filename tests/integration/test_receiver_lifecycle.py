@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from monitoring import recording_receiver
+import yaml
+from monitoring import Alertmanager, http_json, recording_receiver
 
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal
@@ -95,3 +96,38 @@ def test_sigterm_starts_no_waiting_job_and_the_next_start_expires_the_ones_queue
 
 def records(work: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((work / "out").glob("*.json"))]
+
+
+def test_a_full_queue_answers_503_until_there_is_room_and_alertmanager_sends_it_again(tmp_path):
+    server = recording_receiver(tmp_path, TOKEN, hold=3, max_jobs=1, start=False)
+    settings = yaml.safe_load(server.config.read_text())
+    server.config.write_text(yaml.safe_dump({**settings, "max_queued": 1}))
+    server.start()
+    manager = None
+    try:
+        _, running = server.post({"version": "4", "alerts": [alert("a1", "web1")]})
+        server.wait_job(running["alerts"][0]["job_id"], states=("running",), timeout=30)
+        status, waiting = server.post({"version": "4", "alerts": [alert("a2", "web2")]})
+        assert status == 202, "one job may wait"
+        status, full = server.post({"version": "4", "alerts": [alert("a3", "web3")]})
+        assert status == 503 and full["error"].startswith("the queue is full: 1 jobs wait (max_queued 1)"), full
+        assert 'remediate_requests_rejected_total{reason="queue_full"} 1' in server.get("/metrics")
+        manager = Alertmanager(tmp_path / "am", {
+            "route": {"receiver": "remediate", "group_wait": "0s", "group_interval": "1s"},
+            "receivers": [{"name": "remediate", "webhook_configs": [{"url": f"{server.url}/alerts",
+                "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}]}],
+        }).start()  # fmt: skip
+        labels = {"alertname": "DemoAppDown", "instance": "web3:8080", "severity": "critical"}
+        http_json(f"{manager.url}/api/v2/alerts", "POST", [{"labels": labels}])  # refused while two jobs are ahead
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [j for j in server.get("/jobs")["jobs"] if j["target"] == "web3"]:
+            time.sleep(0.5)
+        (late,) = [j for j in server.get("/jobs")["jobs"] if j["target"] == "web3"]
+        assert server.wait_job(late["id"])["state"] == "succeeded", "sent again by Alertmanager, and run"
+        (refused,) = [line for line in server.get("/metrics").splitlines() if 'reason="queue_full"' in line]
+        assert float(refused.split()[-1]) >= 2, f"Alertmanager's first sending was refused too: {refused}"
+        assert server.wait_job(waiting["alerts"][0]["job_id"])["state"] == "succeeded"
+    finally:
+        if manager:
+            manager.stop()
+        server.stop()
