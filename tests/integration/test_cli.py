@@ -54,7 +54,10 @@ def test_route_explains_the_decision_and_changes_nothing(config, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "route down: matches" in done.stdout and "verdict: accepted" in done.stdout
     assert "would run: incident.remediation.remediate --limit web1" in done.stdout
-    assert '"team"' not in done.stdout, "only the route's labels"
+    shown = done.stdout.split("never templated):\n", 1)[1].split("\n  target lock", 1)[0]
+    variables = json.loads(shown)
+    assert "team" not in variables["alert"]["labels"], "only the route's labels in alert"
+    assert variables["alert_labels"]["team"] == "x", "the whole label set only as alert_labels, for the silence"
     assert not (config.parent / "data" / "journal.sqlite").exists()
     alert["labels"]["severity"] = "warning"
     (tmp_path / "alert.json").write_text(json.dumps(alert))
