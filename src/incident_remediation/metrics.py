@@ -14,7 +14,7 @@ BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 HELP = {
     "remediate_incidents_total": "Incident outcomes the jobs recorded, by host, route and outcome (resolved, failed,"
     " refused, unreachable, ...).",
-    "remediate_requests_rejected_total": "Requests refused before any alert was read, by reason.",
+    "remediate_requests_rejected_total": "Requests refused whole (none of their alerts recorded), by reason.",
 }
 
 
@@ -33,7 +33,7 @@ class Metrics:
             self.counters[key] = self.counters.get(key, 0) + amount
 
     def reject(self, reason: str) -> None:
-        """Count a request refused before any alert was read; ``reason`` is one of REJECTED."""
+        """Count a request refused whole (none of its alerts recorded); ``reason`` is one of REJECTED."""
         if reason not in REJECTED:
             raise ValueError(f"unknown rejection reason {reason!r}: add it to metrics.REJECTED")
         self.inc("remediate_requests_rejected_total", reason=reason)
