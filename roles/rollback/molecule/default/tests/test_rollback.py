@@ -26,3 +26,10 @@ def test_config_of_the_good_release_is_restored(host):
     assert host.file("/etc/demo-app/config.yml").contains("log_level: info")
     rolled_away = host.file("/opt/demo-app/releases/1.1.0/config.rolled-back.yml")
     assert rolled_away.contains("log_level: debug"), "the config rolled away from is kept as evidence"
+
+
+def test_restored_config_keeps_the_owner_group_and_mode_of_the_one_replaced(host):
+    config = host.file("/etc/demo-app/config.yml")
+    assert (config.user, config.group, config.mode) == ("root", "demo-app", 0o640)
+    rolled_away = host.file("/opt/demo-app/releases/1.1.0/config.rolled-back.yml")
+    assert (rolled_away.user, rolled_away.group, rolled_away.mode) == ("root", "root", 0o600)

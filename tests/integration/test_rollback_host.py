@@ -1,0 +1,126 @@
+"""The rollback playbook (incident.remediation.rollback) on a real systemd host, where a deploy broke things.
+
+A deploy that died half way leaves ``current`` pointing at a release directory that is not there: that
+release is the bad one, and the service comes back on the newest good release. A config holding secrets
+(mode 0640, group of the service) keeps its owner, group and mode through the rollback and through the
+switch back when the release rolled back to is broken too. One podman host, remediation-it-rollback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hosts import PodmanHost, deploy, deployed_host, image_exists, playbook, write_inventory
+from monitoring import free_port
+
+pytestmark = [
+    pytest.mark.podman,
+    pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
+]
+HOST = "remediation-it-rollback"
+CONFIG = "/etc/demo-app/config.yml"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    work = tmp_path_factory.mktemp("rollback")
+    with deployed_host(HOST, work / "deploy", free_port()) as (server, inventory):
+        yield server, inventory, work
+
+
+def redeploy(host, releases: list[dict], **extra) -> None:
+    server, inventory, _ = host
+    server.sh("rm -rf /opt/demo-app/releases /var/lib/incident-remediation; systemctl reset-failed demo-app.service")
+    deploy(inventory, HOST, {"demo_app_releases": releases, "demo_app_wait_ready": False, **extra})
+
+
+def rollback(host, name: str, **extra) -> tuple[int, dict | None, str]:
+    """ansible-playbook incident.remediation.rollback -e service=demo-app, as an operator runs it."""
+    _, _, work = host
+    incidents = work / name
+    variables = {"incident_id": f"RB-{name}", "incident_evidence_dir": str(incidents), **extra}
+    done = playbook(write_inventory(work / f"{name}-inventory", [HOST], {}), "incident.remediation.rollback",
+                    "--limit", HOST, "-e", "service=demo-app", "-e", json.dumps(variables),
+                    INCIDENT_TIMELINE_DIR=str(incidents))  # fmt: skip
+    path = Path(incidents) / f"RB-{name}" / "timeline.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    outcome = next((e["data"] for e in events if e["event"] == "outcome"), None)
+    return done.returncode, outcome, done.stdout + done.stderr
+
+
+def secret_config(server: PodmanHost) -> str:
+    """The config as an operator keeps one holding credentials: root:demo-app 0640. Its stat line."""
+    server.sh(f"chown root:demo-app {CONFIG} && chmod 0640 {CONFIG}")
+    return stat(server, CONFIG)
+
+
+def stat(server: PodmanHost, path: str) -> str:
+    return server.sh(f"stat -c '%U:%G %a' {path}").stdout.strip()
+
+
+def wait_down(server: PodmanHost) -> None:
+    server.sh("for i in $(seq 30); do systemctl is-active -q demo-app.service || exit 0; sleep 0.5; done; exit 1")
+
+
+def test_a_current_left_dangling_by_a_deploy_is_rolled_back_to_the_newest_good_release(host):
+    """Issue 21, item 4: current -> releases/2.0.0, which a deploy that died half way never wrote."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "2.0.0"}])
+    server.sh("rm -rf /opt/demo-app/releases/2.0.0 && systemctl restart demo-app.service", check=False)
+    wait_down(server)
+    assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/2.0.0"
+    assert server.health() is None, "the service is down on the missing release"
+    rc, outcome, output = rollback(host, "dangling")
+    assert rc == 0 and outcome and outcome["status"] == "resolved", output[-4000:]
+    assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/1.1.0"
+    assert (server.health() or {}).get("version") == "1.1.0"
+    assert server.sh("test -e /opt/demo-app/releases/2.0.0", check=False).returncode != 0, "nothing made for 2.0.0"
+    assert server.sh("ls /opt/demo-app/releases/*/.incident-remediation-bad", check=False).stdout == ""
+    action = outcome["actions"][0]
+    assert (action["from"], action["to"]) == ("2.0.0", "1.1.0"), action
+    assert action["evidence"]["bad_release"] == "2.0.0" and action["evidence"]["bad_release_missing"], action
+    kept = action["evidence"]["config_rolled_away"]
+    assert "releases/2.0.0/" not in kept and server.sh(f"cat {kept}").stdout, "the config rolled away is kept"
+
+
+def test_the_restored_config_keeps_the_owner_group_and_mode_of_the_one_replaced(host):
+    """Issue 21, item 19: a config holding secrets is not made world-readable by the rollback."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0", "config": {"log_level": "info"}},
+                    {"version": "1.1.0", "faults": {"never_ready": True}}],
+             demo_app_config={"log_level": "debug"})  # fmt: skip
+    assert secret_config(server) == "root:demo-app 640"
+    rc, outcome, output = rollback(host, "mode")
+    assert rc == 0 and outcome and outcome["status"] == "resolved", output[-4000:]
+    assert "log_level: info" in server.sh(f"cat {CONFIG}").stdout, "the config of 1.0.0 is restored"
+    assert stat(server, CONFIG) == "root:demo-app 640"
+    assert server.health()["status"] == "ready", "the service reads it through its group"
+    assert stat(server, "/opt/demo-app/releases/1.1.0/config.rolled-back.yml") == "root:root 600"
+
+
+def test_the_config_put_back_after_a_broken_target_keeps_its_owner_group_and_mode(host):
+    """Both releases broken: the switch back restores the config the run started from, as it was."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0", "faults": {"never_ready": True}, "config": {"log_level": "warning"}},
+                    {"version": "1.1.0", "faults": {"crash_at_start": True}}])  # fmt: skip
+    before = secret_config(server), server.sh(f"sha256sum {CONFIG}").stdout
+    rc, outcome, output = rollback(host, "restore-mode", rollback_health_timeout=6)
+    assert rc != 0 and outcome and outcome["status"] == "failed", output[-4000:]
+    assert "Switched back to 1.1.0 with its config" in outcome["reason"], outcome["reason"]
+    assert (stat(server, CONFIG), server.sh(f"sha256sum {CONFIG}").stdout) == before
+
+
+def test_a_dangling_current_whose_target_is_broken_too_is_not_switched_back_to_nothing(host):
+    """No release to go back to: the run fails saying so, current stays on the release tried."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0", "faults": {"never_ready": True}}, {"version": "2.0.0"}])
+    server.sh("rm -rf /opt/demo-app/releases/2.0.0 && systemctl restart demo-app.service", check=False)
+    wait_down(server)
+    rc, outcome, output = rollback(host, "dangling-broken", rollback_health_timeout=6)
+    assert rc != 0 and outcome and outcome["status"] == "failed", output[-4000:]
+    assert "2.0.0, which does not exist" in outcome["reason"], outcome["reason"]
+    assert "Not switching back" in outcome["reason"], outcome["reason"]
+    assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/1.0.0"
+    assert server.sh("test -e /opt/demo-app/releases/2.0.0", check=False).returncode != 0
