@@ -77,7 +77,8 @@ def test_the_target_lock_table_holds_only_the_targets_of_jobs_not_ended(make):
     release = threading.Event()
 
     def execute(config, job):
-        release.wait(5) if job["target"] == "busy" else None
+        if job["target"] == "busy":
+            release.wait(5)
         return "succeeded", 0, ""
 
     dispatcher = make(execute)
@@ -132,7 +133,12 @@ def test_retention_runs_on_a_timer_for_rows_and_job_folders(make, tmp_path, monk
 
 def test_a_full_queue_is_answered_503_with_retry_after_and_counted(make):
     release = threading.Event()
-    dispatcher = make(lambda c, j: (release.wait(5), ("succeeded", 0, ""))[1], max_jobs=1, max_queued=3)
+
+    def execute(config, job):
+        release.wait(5)
+        return "succeeded", 0, ""
+
+    dispatcher = make(execute, max_jobs=1, max_queued=3)
 
     async def scenario():
         async with TestClient(TestServer(receiver.make_app(dispatcher, TOKEN))) as client:
