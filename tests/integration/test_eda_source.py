@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from monitoring import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +120,12 @@ def test_json_bombs_are_a_400_naming_the_nesting_and_the_scheme_is_case_insensit
     too_deep = (400, {"error": "the body is JSON nested deeper than 64 levels (a webhook payload has 4)"})
     assert answers == [too_deep, too_deep, (202, {"events": 1}), (202, {"events": 1})]
     assert queued == 2
+
+
+def test_a_token_of_two_lines_is_refused_at_start_without_showing_it():
+    queue: asyncio.Queue = asyncio.Queue()
+    for token in ("first-token-0123456789\nsecond-token-0123456789", "token-0123456789 abcdef"):
+        with pytest.raises(ValueError, match="has a line break, a space or a control character inside") as caught:
+            asyncio.run(asyncio.wait_for(source().main(queue, {"token": token, "port": free_port()}), 5))
+        assert "0123456789" not in str(caught.value)
+    assert source()._token({"token": f"{TOKEN}\n"}) == TOKEN, "a trailing newline is not part of it"

@@ -55,9 +55,12 @@ DAY = 86400.0
 
 
 def _token(args: dict) -> str:
-    token = str(args.get("token") or os.environ.get(str(args.get("token_env", "")), "") or "")
+    token = str(args.get("token") or os.environ.get(str(args.get("token_env", "")), "") or "").strip()
     if len(token) < 16:
         raise ValueError("alertmanager source: a bearer token of at least 16 characters is required (token, token_env)")
+    if any(c.isspace() or not c.isprintable() for c in token):  # as remediate serve: one word, or no header matches
+        raise ValueError("alertmanager source: the bearer token (token, token_env) has a line break, a space or a "
+                         "control character inside: it must be the token alone, on one line")  # fmt: skip
     return token
 
 
