@@ -131,3 +131,29 @@ def test_a_full_queue_answers_503_until_there_is_room_and_alertmanager_sends_it_
         if manager:
             manager.stop()
         server.stop()
+
+
+def test_the_cooldown_follows_a_crash_mid_remediation_and_not_a_run_that_only_diagnosed(tmp_path):
+    """A real receiver, a route with a 300 s cooldown. A run whose incident only diagnosed (the stand-in
+    playbook records the outcome the route asks for) lets the next alert for the host act; a receiver killed
+    while a run holds the host makes the alert sent after the restart wait for the cooldown."""
+    server = recording_receiver(tmp_path, TOKEN, hold=0, cooldown=300, vars={"outcome": "diagnosed"})
+    try:
+        _, first = server.post({"version": "4", "alerts": [alert("b1", "web1")]})
+        assert server.wait_job(first["alerts"][0]["job_id"])["state"] == "succeeded"
+        _, second = server.post({"version": "4", "alerts": [alert("b2", "web1")]})
+        assert second["alerts"][0]["verdict"] == "accepted", second
+        server.wait_job(second["alerts"][0]["job_id"])
+    finally:
+        server.stop()
+    server = recording_receiver(tmp_path / "crash", TOKEN, hold=30, cooldown=300)
+    try:
+        _, held = server.post({"version": "4", "alerts": [alert("c1", "web1")]})
+        server.wait_job(held["alerts"][0]["job_id"], states=("running",), timeout=30)
+        server.kill()
+        server.start()
+        assert server.get(f"/jobs/{held['alerts'][0]['job_id']}")["state"] == "interrupted"
+        _, again = server.post({"version": "4", "alerts": [alert("c1", "web1")]})  # Alertmanager's re-send
+        assert again["alerts"][0]["verdict"] == "cooldown", again
+    finally:
+        server.stop()
