@@ -91,9 +91,9 @@ class Dispatcher:
             active = self.journal.active_job(alert.fingerprint)
             if active and active["state"] == "queued":
                 if None not in (starts, active["starts"]) and starts < active["starts"]:  # a lagging replica's
-                    return verdict("stale", f"resolves the episode that started {utc(starts)}, not the newer one "
-                                            f"(started {utc(active['starts'])}) job {active['id']} is queued for: "
-                                            "that job stays queued", active["id"])  # fmt: skip
+                    return verdict("stale", f"resolves the episode that started {utc(starts)}; job {active['id']} "
+                                            f"is queued for a newer one (started {utc(active['starts'])}) and "
+                                            "stays queued", active["id"])  # fmt: skip
                 return verdict("cancelled", "resolved before its job started", active["id"])
             return verdict("resolved", f"job {active['id']} is already running" if active else "nothing to do")
         if not decision.runs:
