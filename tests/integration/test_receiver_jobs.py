@@ -3,17 +3,23 @@ never returns, as a wedged service does), a real receiver, ansible-runner and th
 
 - an alert for a host the inventory does not have is refused at intake, naming the host, and runs nothing;
 - a job past its route's timeout is stopped and recorded timed_out with the task that was still running, and
-  the host's lock is free again: the next alert for that host runs.
+  the host's lock is free again: the next alert for that host runs;
+- with AWX (a local HTTP server stands in for it and checks every request: no AWX runs here), a receiver
+  killed while an AWX job runs follows that job to its end after its restart, and launches nothing twice.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 
 import pytest
 import yaml
 from hosts import ROOT, PodmanHost, image_exists
 from monitoring import Receiver, free_port
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from incident_remediation.config import Config
 from incident_remediation.runner import job_processes
@@ -34,7 +40,7 @@ RESTART = [{"name": "Restart a wedged unit", "hosts": "all", "gather_facts": Fal
 PING = [{"name": "Reach the host", "hosts": "all", "gather_facts": False, "tasks": [
     {"name": "Ping", "ansible.builtin.ping": {}}]}]  # fmt: skip
 
-pytestmark = pytest.mark.skipif(not image_exists(), reason="the podman target image is built by scripts/setup")
+needs_image = pytest.mark.skipif(not image_exists(), reason="the podman target image is built by scripts/setup")
 
 
 def alert(alertname: str, fingerprint: str, host: str = HOST) -> dict:
@@ -72,6 +78,7 @@ def stack(tmp_path_factory):
         host.stop()
 
 
+@needs_image
 def test_an_alert_for_a_host_not_in_the_inventory_is_refused_naming_it(stack):
     _, receiver, _ = stack
     status, answer = receiver.post(payload(alert("Ping", "aa01", host="web9")))
@@ -82,6 +89,7 @@ def test_an_alert_for_a_host_not_in_the_inventory_is_refused_naming_it(stack):
     assert not [j for j in receiver.get("/jobs?limit=100")["jobs"] if j["target"] == "web9"]
 
 
+@needs_image
 def test_a_hung_restart_times_out_says_what_was_running_and_frees_the_host(stack):
     host, receiver, data = stack
     started = time.monotonic()
@@ -99,3 +107,56 @@ def test_a_hung_restart_times_out_says_what_was_running_and_frees_the_host(stack
     assert receiver.wait_job(waiting["alerts"][0]["job_id"], timeout=60)["state"] == "succeeded", "the host is free"
     assert 'remediate_jobs{state="timed_out"} 1' in receiver.get("/metrics")
     assert "deactivating" in host.sh("systemctl show -p ActiveState wedged.service").stdout, "it was hung for real"
+
+
+def test_a_receiver_killed_under_an_awx_job_follows_it_after_its_restart_and_launches_once(tmp_path):
+    awx, launches, status = HTTPServer(threaded=True), [], {"now": "running"}
+    awx.start()
+
+    def launch(request):
+        assert request.headers["Authorization"] == "Bearer awx-oauth2-token"
+        launches.append(request.get_json())
+        return Response(json.dumps({"job": 7, "ignored_fields": {}}), status=201, content_type="application/json")
+
+    awx.expect_request("/api/v2/job_templates/42/launch/", method="POST").respond_with_handler(launch)
+    awx.expect_request("/api/v2/jobs/7/", method="GET").respond_with_handler(
+        lambda _r: Response(json.dumps({"id": 7, "status": status["now"]}), content_type="application/json")
+    )
+    (tmp_path / "awx-token").write_text("awx-oauth2-token\n")
+    (tmp_path / "hosts").write_text("web1 ansible_connection=local\n")
+    route = {"name": "down", "alertname": "DemoAppDown", "playbook": "incident.remediation.remediate", "cooldown": 0}
+    config = {"inventory": str(tmp_path / "hosts"), "data_dir": str(tmp_path / "data"), "routes": [route],
+              "awx": {"url": awx.url_for("/"), "token_file": str(tmp_path / "awx-token"), "poll_seconds": 0.2,
+                      "job_templates": {"incident.remediation.remediate": 42}}}  # fmt: skip
+    receiver = Receiver(tmp_path / "receiver", config, TOKEN)
+    try:
+        receiver.start()
+        _, answer = receiver.post(payload(alert("DemoAppDown", "cc01", host="web1")))
+        job_id = answer["alerts"][0]["job_id"]
+        deadline = time.monotonic() + 30
+        while awx_job(tmp_path, job_id) != 7 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert awx_job(tmp_path, job_id) == 7, "journaled while AWX runs it"
+        receiver.kill()
+        receiver.start()
+        assert receiver.get(f"/jobs/{job_id}")["state"] == "running", "followed, not interrupted"
+        _, again = receiver.post(payload(alert("DemoAppDown", "cc01", host="web1")))  # Alertmanager re-sends
+        assert (again["alerts"][0]["verdict"], again["alerts"][0].get("job_id")) == ("deduped", job_id)
+        status["now"] = "successful"
+        assert receiver.wait_job(job_id, timeout=30)["state"] == "succeeded"
+        assert [body["extra_vars"]["remediate_job_id"] for body in launches] == [job_id], "launched once"
+        assert "following AWX job 7, started before the receiver restarted" in receiver.log.read_text()
+        awx.check_assertions()  # no request it did not expect
+    finally:
+        receiver.stop()
+        awx.clear()
+        if awx.is_running():
+            awx.stop()
+
+
+def awx_job(work, job_id: str):
+    """The AWX job id the journal holds for ``job_id`` (read as an operator would, with sqlite3)."""
+    with sqlite3.connect(work / "data" / "journal.sqlite", timeout=10) as db:
+        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        names = [column[0] for column in db.execute("SELECT * FROM jobs LIMIT 0").description]
+    return dict(zip(names, row, strict=True)).get("awx_job") if row else None
