@@ -73,10 +73,17 @@ ADDED = {
 }
 
 
+OWN: dict[int, str] = {}  # this process's token, read once (a forked child has its own pid)
+
+
 def process_token(pid: int | None = None) -> str:
     """Who owns a job: this boot, the process's pid and its start time (a pid reused later, or after a
-    reboot, is another process); '' when the process is gone."""
-    pid = os.getpid() if pid is None else pid
+    reboot, is another process); '' when the process is gone. This process's (no ``pid``) is read once."""
+    if pid is None:
+        pid = os.getpid()
+        if pid not in OWN:
+            OWN[pid] = process_token(pid)
+        return OWN[pid]
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         stat = Path(f"/proc/{pid}/stat").read_text()
