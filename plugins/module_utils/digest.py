@@ -5,6 +5,13 @@
 What the cache purge role trusts: every path that leaves here is inside the
 root, symlinks resolved. A manifest with one entry that is absolute, has a
 ``..`` part, or resolves outside the root is refused whole.
+
+Removal is a second, later step (the evidence is archived in between), so it
+trusts nothing it was told: ``remove_confined`` opens the root and each folder
+below it without following a link, relative to the folder before (``dir_fd``),
+looks at the artifact again, and unlinks it only if it is still what it was
+condemned for (the same sha256, the same link target). A folder swapped for a
+symlink meanwhile, or an artifact that changed, is refused and said why.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 
 from ansible_collections.incident.remediation.plugins.module_utils.errors import ManifestError
 
@@ -21,12 +29,55 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _SUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
-def sha256_file(path: str) -> str:
+# A folder opened this way is never a symlink; a file opened this way is never a
+# symlink and never blocks (a FIFO planted in the cache is only looked at).
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+ARTIFACT_TYPES = ("file", "link", "special")
+
+
+def _sha256_fd(fd: int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: os.read(fd, 1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "special"
+
+
+def identify(name: str, dir_fd: int | None = None) -> dict:
+    """What ``name`` is now, never following it: a file with its sha256, a link with its target, or special.
+
+    ``dir_fd`` makes ``name`` relative to an open folder. OSError when it is gone, or changes while it is read.
+    """
+    kind = _kind(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    if kind == "link":
+        return {"type": "link", "target": os.readlink(name, dir_fd=dir_fd)}
+    if kind != "file":
+        return {"type": kind}
+    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    try:
+        kind = _kind(os.fstat(fd).st_mode)
+        return {"type": "file", "sha256": _sha256_fd(fd)} if kind == "file" else {"type": kind}
+    finally:
+        os.close(fd)
 
 
 def _unquote(text: str) -> str:
@@ -116,8 +167,12 @@ def load_manifest(path: str, root: str, fmt: str = "auto") -> dict:
 
 
 def verify(root: str, manifest: dict, ignore: list[str] | tuple = ()) -> dict:
-    """Compare the files under ``root`` with ``manifest``: ok, corrupted, missing, unexpected."""
-    result = {"ok": [], "corrupted": [], "missing": [], "unexpected": []}
+    """Compare the files under ``root`` with ``manifest``: ok, corrupted, missing, unexpected.
+
+    ``condemned`` is every corrupted and unexpected path with what it is now (``identify``): what
+    ``remove_confined`` may remove, and only while it is still that.
+    """
+    result = {"ok": [], "corrupted": [], "missing": [], "unexpected": [], "condemned": []}
     for entry, expected in sorted(manifest.items()):
         full = confine(root, entry)
         if not os.path.isfile(full):
@@ -136,4 +191,119 @@ def verify(root: str, manifest: dict, ignore: list[str] | tuple = ()) -> dict:
             if rel not in manifest and not any(fnmatch.fnmatch(rel, pattern) for pattern in ignore):
                 result["unexpected"].append(rel)
     result["unexpected"].sort()
+    for rel in sorted([c["path"] for c in result["corrupted"]] + result["unexpected"]):
+        result["condemned"].append({"path": rel, **identify(os.path.join(root, rel))})
+    return result
+
+
+def relative_parts(entry: object) -> list[str]:
+    """The components of a plain relative path (no empty, ``.`` or ``..`` part); ManifestError otherwise."""
+    parts = entry.split("/") if isinstance(entry, str) else [""]
+    if any(part in ("", ".", "..") or "\x00" in part for part in parts):
+        raise ManifestError(f"{entry!r}: not a plain relative path under the root")
+    return parts
+
+
+def check_artifact(artifact: dict) -> list[str]:
+    """The path components of one condemned artifact, after checking it says what it must be checked against."""
+    parts = relative_parts(artifact.get("path"))
+    kind, path = artifact.get("type"), artifact["path"]
+    if kind not in ARTIFACT_TYPES:
+        raise ManifestError(f"{path!r}: type must be one of {', '.join(ARTIFACT_TYPES)}, got {kind!r}")
+    if kind == "file" and not (isinstance(artifact.get("sha256"), str) and _SHA256.match(artifact["sha256"])):
+        raise ManifestError(f"{path!r}: a file needs its sha256 (the digest it was condemned for)")
+    if kind == "link" and not artifact.get("target"):
+        raise ManifestError(f"{path!r}: a link needs its target (the one it was condemned for)")
+    return parts
+
+
+class _Refused(Exception):
+    """One artifact is not removed: the reason says what changed."""
+
+
+def _describe(what: dict) -> str:
+    if what["type"] == "link":
+        return f"a symlink to {what['target']}"
+    return {"file": "a file", "directory": "a directory", "special": "a special file (FIFO, socket or device)"}[
+        what["type"]
+    ]
+
+
+def _open_folder(root_fd: int, folders: list[str]) -> int | None:
+    """An open descriptor of ``root/folders...``, not one component followed as a link; None when one is gone."""
+    fd = os.dup(root_fd)
+    for depth, name in enumerate(folders):
+        try:
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            try:
+                now = _describe(identify(name, dir_fd=fd))
+            except OSError:
+                now = f"unreadable ({exc.strerror})"
+            os.close(fd)
+            raise _Refused(f"{'/'.join(folders[: depth + 1])} is no longer a directory: now {now}") from exc
+        os.close(fd)
+        fd = child
+    return fd
+
+
+def _changed(condemned: dict, now: dict) -> str:
+    """Why ``now`` is not what ``condemned`` was; empty when it is the same."""
+    if now["type"] != condemned["type"]:
+        return f"was {_describe(condemned)}, now {_describe(now)}"
+    if now["type"] == "file" and now["sha256"] != condemned["sha256"].lower():
+        return f"changed since it was verified: sha256 {condemned['sha256'].lower()} then, {now['sha256']} now"
+    if now["type"] == "link" and now["target"] != condemned["target"]:
+        return f"changed since it was verified: a symlink to {condemned['target']} then, to {now['target']} now"
+    return ""
+
+
+def _remove_one(root_fd: int, parts: list[str], condemned: dict, check_mode: bool) -> bool:
+    """Remove one artifact if it is still what it was condemned for: True removed, False already gone."""
+    folder = _open_folder(root_fd, parts[:-1])
+    if folder is None:
+        return False
+    try:
+        try:
+            now = identify(parts[-1], dir_fd=folder)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _Refused(f"changed while it was checked ({exc.strerror})") from exc
+        reason = _changed(condemned, now)
+        if reason:
+            raise _Refused(reason)
+        if not check_mode:
+            try:
+                os.unlink(parts[-1], dir_fd=folder)
+            except FileNotFoundError:
+                return False
+        return True
+    finally:
+        os.close(folder)
+
+
+def remove_confined(root: str, artifacts: list[dict], check_mode: bool = False) -> dict:
+    """Remove condemned artifacts under ``root``, each only if it is still what it was condemned for.
+
+    Every artifact is checked (``check_artifact``) before anything is removed; ManifestError names the first
+    bad one, and OSError says the root cannot be opened as a directory (a symlink is refused). Returns
+    ``removed`` (in check mode: would be removed), ``absent`` (already gone) and ``refused`` (path, reason).
+    """
+    checked = [(check_artifact(artifact), artifact) for artifact in artifacts]
+    root_fd = os.open(root, _DIR_FLAGS)
+    result: dict = {"removed": [], "absent": [], "refused": []}
+    try:
+        for parts, artifact in checked:
+            try:
+                gone = not _remove_one(root_fd, parts, artifact, check_mode)
+            except _Refused as exc:
+                result["refused"].append({"path": artifact["path"], "reason": str(exc)})
+                continue
+            result["absent" if gone else "removed"].append(artifact["path"])
+    finally:
+        os.close(root_fd)
     return result

@@ -15,6 +15,9 @@ description:
   - Safety first, since the cache purge role removes what this module reports. A manifest entry that is
     absolute, has a C(..) part, or resolves through symlinks outside O(root) is refused with an error, and
     nothing is verified. Symlinked directories under O(root) are not followed.
+  - RV(condemned) lists every corrupted and unexpected path with what it is now, never following it (a file with
+    its sha256, a symlink with its target), for M(incident.remediation.cache_remove), which removes an entry later
+    only while it is still that. Unexpected files are read for their digest; a FIFO or device is only named.
   - Read-only, it runs the same way in check mode.
 author: incident.remediation contributors
 extends_documentation_fragment:
@@ -92,6 +95,29 @@ unexpected:
   returned: always
   type: list
   elements: str
+condemned:
+  description:
+    - Every corrupted and unexpected path, sorted, with what it is now (not followed if a symlink); what
+      M(incident.remediation.cache_remove) takes as O(incident.remediation.cache_remove#module:artifacts).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: Path relative to O(root).
+      type: str
+    type:
+      description: V(file), V(link), or V(special) (a FIFO, socket or device).
+      type: str
+    sha256:
+      description: A file's digest now (for a corrupted artifact, its actual digest).
+      type: str
+      returned: when type is file
+    target:
+      description: Where a symlink points.
+      type: str
+      returned: when type is link
+  sample: [{"path": "artifact-02.bin", "type": "file", "sha256": "0d9f...e1"}]
 clean:
   description: Nothing corrupted, missing or unexpected.
   returned: always
@@ -135,7 +161,7 @@ def main() -> None:
         module.fail_json(msg=f"refusing to verify {root}: {exc}")
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}")
-    summary = {key: len(value) for key, value in state.items()}
+    summary = {key: len(state[key]) for key in ("ok", "corrupted", "missing", "unexpected")}
     clean = not (state["corrupted"] or state["missing"] or state["unexpected"])
     result = {"changed": False, "clean": clean, "summary": summary, **state}
     if not clean and module.params["fail_on_mismatch"]:

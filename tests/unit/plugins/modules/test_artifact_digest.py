@@ -142,3 +142,28 @@ def test_check_mode_verifies_the_same(cache, run_module):
     root, manifest, _ = cache
     failed, result = run_module(artifact_digest, {"root": str(root), "manifest": str(manifest)}, check_mode=True)
     assert not failed and result["clean"]
+
+
+def test_condemned_names_what_is_there_now_without_following_links(cache, tmp_path, run_module):
+    """What cache_remove will remove, each with what it was condemned for: checked again at removal."""
+    root, manifest, _ = cache
+    (root / "a.bin").write_bytes(b"tampered")
+    (root / "models" / "stray.bin").write_bytes(b"planted")
+    os.symlink("/etc", root / "etc-link")
+    os.mkfifo(root / "pipe")  # hashed, a FIFO would hang the verification: it is only named
+    failed, result = run(run_module, root, manifest)
+    assert not failed
+    assert result["condemned"] == [
+        {"path": "a.bin", "type": "file", "sha256": sha(b"tampered")},
+        {"path": "etc-link", "type": "link", "target": "/etc"},
+        {"path": "models/stray.bin", "type": "file", "sha256": sha(b"planted")},
+        {"path": "pipe", "type": "special"},
+    ]
+    assert result["unexpected"] == ["etc-link", "models/stray.bin", "pipe"]
+
+
+def test_a_clean_cache_condemns_nothing(cache, run_module):
+    root, manifest, _ = cache
+    (root / "c.bin").unlink()
+    result = run(run_module, root, manifest)[1]
+    assert result["missing"] == ["c.bin"] and result["condemned"] == [], "a missing artifact is not removed"

@@ -38,3 +38,17 @@ def test_evidence_of_the_tampering_was_kept():
     members, verification = evidence("INC-molecule-tamper")
     assert members["./artifact-03.bin"] == b"tampered artifact-03.bin\n"
     assert len(verification["corrupted"]) == 3
+
+
+def test_no_archive_at_a_predictable_path(host):
+    assert host.run("ls /var/tmp/incident-remediation-*-cache.tar.gz").rc != 0
+
+
+def test_only_the_tampering_evidence_stays_on_the_host_in_private_folders(host):
+    """The two security escalations keep their archive on the host; the purges removed theirs once fetched."""
+    folders = host.check_output("find /var/tmp -maxdepth 1 -name 'incident-remediation-cache-*'").split()
+    assert len(folders) == 2, folders
+    for folder in folders:
+        f = host.file(folder)
+        assert f.is_directory and not f.is_symlink and f.mode == 0o700 and f.user == "root"
+        assert host.check_output(f"ls -A {folder}") == "cache.tar.gz"
