@@ -21,3 +21,13 @@ def test_every_request_succeeds(host):
 def test_timestamped_backups_are_kept(host):
     backups = host.check_output("ls /etc/demo-app/").split()
     assert len([name for name in backups if name.startswith("config.yml.") and name.endswith("~")]) >= 2
+
+
+def test_the_config_and_its_backups_keep_owner_group_and_mode(host):
+    """A config holding secrets (root:demo-app 0640) stays so through the change, its backups and the revert."""
+    names = host.check_output("ls /etc/demo-app/").split()
+    backups = [f"/etc/demo-app/{name}" for name in names if name.startswith("config.yml.") and name.endswith("~")]
+    assert len(backups) >= 2, names
+    for path in ["/etc/demo-app/config.yml", *backups]:
+        found = host.file(path)
+        assert (path, found.user, found.group, found.mode) == (path, "root", "demo-app", 0o640)
