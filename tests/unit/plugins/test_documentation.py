@@ -19,8 +19,9 @@ MODULES = [
     "artifact_digest",
     "restart_budget",
     "release_switch",
+    "unit_environment",
 ]
-FILTERS = ["memory_max", "set_paths", "incident_plan"]
+FILTERS = ["memory_max", "set_paths", "incident_plan", "redact_userinfo"]
 
 
 def ansible_doc(name: str, kind: str = "module") -> dict:
