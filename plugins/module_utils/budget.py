@@ -7,6 +7,7 @@ Shared by the restart_budget module (check or spend) and service_restart (spend,
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -63,10 +64,10 @@ def read_record(handle) -> dict:
     return {"restarts": _entries(data, "restarts"), "escalations": _entries(data, "escalations")}
 
 
-def write_record(path: str, unit: str, record: dict) -> None:
+def write_record(path: str, unit: str, record: dict, prefix: str = ".budget-") -> None:
     """Replace the file atomically: a crash mid-write leaves the old record, never half a file."""
     folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".budget-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix)
     try:
         with os.fdopen(fd, "w") as out:
             json.dump({"unit": unit, **record}, out, indent=1)
@@ -84,6 +85,19 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+@contextlib.contextmanager
+def _locked(state_dir: str, unit: str, create: bool):
+    """The unit's budget lock; with ``create`` false (check mode) nothing is created: no folder, no lock file."""
+    path = os.path.join(state_dir, f".{unit}.lock")
+    if not create and not os.path.exists(path):
+        yield  # nothing was ever recorded under a lock that does not exist; the record is read as it is
+        return
+    os.makedirs(state_dir, mode=0o755, exist_ok=True)
+    with open(path, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def take(unit: str, *, max_restarts: int, window: int, state_dir: str, reason: str = "", spend: bool = False,
          dry_run: bool = False, escalation: bool = False) -> dict:  # fmt: skip
     """Check the budget and, with ``spend``, take a restart (recorded unless ``dry_run``).
@@ -96,9 +110,7 @@ def take(unit: str, *, max_restarts: int, window: int, state_dir: str, reason: s
     path = os.path.join(state_dir, f"{unit}.json")
     kind, limit = ("escalations", 1) if escalation else ("restarts", max_restarts)
     try:
-        os.makedirs(state_dir, mode=0o755, exist_ok=True)
-        with open(os.path.join(state_dir, f".{unit}.lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _locked(state_dir, unit, create=spend and not dry_run):  # a read creates nothing
             now = time.time()
             try:
                 with open(path) as handle:

@@ -20,6 +20,7 @@ MODULES = [
     "restart_budget",
     "release_switch",
     "unit_environment",
+    "unit_lock",
 ]
 FILTERS = ["memory_max", "set_paths", "incident_plan", "redact_userinfo"]
 

@@ -69,3 +69,15 @@ def test_a_run_that_waited_for_another_runs_restart_does_not_restart_again(run_m
     assert (result["restarted"], result["healthy"]) == (False, True)
     assert result["message"] == "healthy after another run's restart: not restarted again"
     assert not (tmp_path / "demo-app.service.json").exists(), "no restart taken from the budget"
+
+
+def test_check_mode_creates_neither_the_budget_folder_nor_a_lock_file(run_module, tmp_path):
+    folder = tmp_path / "restart-budget"
+    failed, result = restart(run_module, folder, check_mode=True)
+    assert not failed and result["allowed"] and not result["restarted"]
+    assert not folder.exists(), "check mode created the budget folder"
+    spent(tmp_path, count=1)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    failed, result = restart(run_module, tmp_path, check_mode=True)
+    assert not failed and result["budget"]["used"] == 2, "the budget is read as the real run would"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "no lock file left behind"
