@@ -57,7 +57,7 @@ def secret_config(server: PodmanHost) -> str:
 
 
 def stat(server: PodmanHost, path: str) -> str:
-    return server.sh(f"stat -c '%U:%G %a' {path}").stdout.strip()
+    return server.sh(f"stat -L -c '%U:%G %a' {path}").stdout.strip()  # of the file a link points at
 
 
 def wait_down(server: PodmanHost) -> None:
@@ -124,3 +124,16 @@ def test_a_dangling_current_whose_target_is_broken_too_is_not_switched_back_to_n
     assert "Not switching back" in outcome["reason"], outcome["reason"]
     assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/1.0.0"
     assert server.sh("test -e /opt/demo-app/releases/2.0.0", check=False).returncode != 0
+
+
+def test_a_config_that_is_a_symlink_gets_the_mode_of_the_file_it_points_at_not_of_the_link(host):
+    """A symlink's own mode is 0777: copying it onto the restored config would make it world-writable."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0", "config": {"log_level": "info"}},
+                    {"version": "1.1.0", "faults": {"never_ready": True}}])  # fmt: skip
+    server.sh(f"mv {CONFIG} /etc/demo-app/live.yml && ln -s live.yml {CONFIG}")
+    assert secret_config(server) == "root:demo-app 640", "chown and chmod act on the file the link points at"
+    rc, outcome, output = rollback(host, "symlink")
+    assert rc == 0 and outcome and outcome["status"] == "resolved", output[-4000:]
+    assert "log_level: info" in server.sh(f"cat {CONFIG}").stdout
+    assert stat(server, CONFIG) == "root:demo-app 640"
