@@ -160,15 +160,21 @@ class Deployment:
             raise ValueError(f"{self.current_link} points at {target}, not at a release in {self.releases_dir}")
         return os.path.basename(target)
 
-    def check_marker(self, name: str) -> None:
-        """Refuse a marker path that is there and is not a plain file: it was not written by us."""
+    def check_marker(self, name: str, dir_fd: int | None = None) -> None:
+        """Refuse a marker path that is there and is not a plain file: it was not written by us.
+        With ``dir_fd`` (the release directory, opened without following links) it is looked up there."""
         path = os.path.join(self.releases_dir, name, self.marker)
+        where = self.marker if dir_fd is not None else path
         try:
-            mode = os.lstat(path).st_mode
+            mode = os.stat(where, dir_fd=dir_fd, follow_symlinks=False).st_mode
         except FileNotFoundError:
             return
         if not stat.S_ISREG(mode):
-            kind = f"a symlink to {os.readlink(path)}" if stat.S_ISLNK(mode) else "a directory or special file"
+            kind = (
+                f"a symlink to {os.readlink(where, dir_fd=dir_fd)}"
+                if stat.S_ISLNK(mode)
+                else "a directory or special file"
+            )
             raise ValueError(
                 f"{path} is not a plain file but {kind}: refusing to write the bad marker through it, nothing"
                 f" changed. It may have been planted; remove it after review and run again"
@@ -182,7 +188,7 @@ class Deployment:
             release = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=releases)
         finally:
             os.close(releases)
-        tmp = f".{self.marker}.{os.getpid()}.tmp"
+        tmp = f"{self.marker}.{os.getpid()}.tmp"
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=release)
@@ -192,7 +198,7 @@ class Deployment:
                 json.dump(details, handle, indent=1)
                 handle.flush()
                 os.fsync(handle.fileno())
-            self.check_marker(name)
+            self.check_marker(name, dir_fd=release)
             os.rename(tmp, self.marker, src_dir_fd=release, dst_dir_fd=release)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -187,3 +187,20 @@ def test_an_existing_marker_is_replaced_not_written_through(deployment, tmp_path
     assert victim.read_text() == "secret\n"
     assert json.loads(marker.read_text()) == {"reason": "x"}
     assert os.stat(marker).st_mode & 0o777 == 0o644
+
+
+def test_a_link_planted_while_the_marker_is_written_is_refused_and_nothing_is_left(deployment, tmp_path):
+    """The check inside mark_bad (through the release directory's descriptor) catches a link planted after the
+    module's first check: the link and its target are untouched and no temporary file is left."""
+    victim = tmp_path / "victim"
+    victim.write_text("secret\n")
+    marker = deployment / "releases/1.10.0/.incident-remediation-bad"
+    os.symlink(victim, marker)
+    with pytest.raises(ValueError, match="is not a plain file but a symlink to"):
+        release_switch.Deployment(str(deployment), ".incident-remediation-bad").mark_bad("1.10.0", {"reason": "x"})
+    assert victim.read_text() == "secret\n" and os.readlink(marker) == str(victim)
+    assert sorted(p.name for p in (deployment / "releases/1.10.0").iterdir()) == [
+        ".incident-remediation-bad",
+        "app.py",
+        "config.yml",
+    ]
