@@ -21,9 +21,11 @@ description:
   - When C(current) points at a release directory that is not there (a deploy that died half way), that release
     is the bad one. It has no directory to hold a marker, so none is written; RV(previous_missing) says so
     and the target is the newest good release older than it.
-  - The switch is atomic: a new symlink is made beside C(current) and renamed over it.
+  - The switch is atomic, a new symlink made beside C(current) and renamed over it.
   - No current release, no previous good release, an unknown or bad target, or a target without
-    O(required_files) is a failure that changes nothing.
+    O(required_files) is a failure that changes nothing. So is a required file that is a link, or under a
+    directory that is a link (the rollback role copies the config backup as root, and a planted link could point
+    at any file on the host).
   - In check mode it reports the switch it would make. When C(current) already points at the target nothing
     changes.
 author: incident.remediation contributors
@@ -259,10 +261,19 @@ def main() -> None:
         module.fail_json(msg=f"not a deployment: {exc.filename} does not exist")
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    release_dir = os.path.realpath(os.path.join(deployment.releases_dir, target))
     for name in params["required_files"]:
         path = os.path.normpath(os.path.join(deployment.releases_dir, target, name))
-        if name.startswith("/") or ".." in name.split("/") or not os.path.exists(path):
+        if name.startswith("/") or ".." in name.split("/") or not os.path.lexists(path):
             module.fail_json(msg=f"release {target} lacks {name}: refusing to switch to it", target=target)
+        # A required file is read from the release (the role copies the config backup into the live config, as
+        # root): a link planted in its place, or on a directory above it, could point at any file on the host.
+        if os.path.realpath(path) != os.path.join(release_dir, os.path.normpath(name)):
+            module.fail_json(
+                msg=f"release {target} has {name} as a link (to {os.path.realpath(path)}), not a file of its own:"
+                " refusing to switch to it, nothing changed",
+                target=target,
+            )
     changed = target != current
     missing = not deployment.exists(current)
     marked = current if changed and params["mark_bad"] and not missing else None

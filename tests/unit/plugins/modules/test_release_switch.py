@@ -204,3 +204,23 @@ def test_a_link_planted_while_the_marker_is_written_is_refused_and_nothing_is_le
         "app.py",
         "config.yml",
     ]
+
+
+@pytest.mark.parametrize("planted", ["file", "directory"])
+def test_a_required_file_that_is_a_link_is_refused(deployment, tmp_path, run_module, planted):
+    """The config backup planted as a link to /etc/shadow would be copied into the live config by the role."""
+    secret = tmp_path / "etc"
+    secret.mkdir()
+    (secret / "shadow").write_text("root:$6$...\n")
+    release = deployment / "releases/1.9.0"
+    if planted == "file":
+        os.remove(release / "config.yml")
+        os.symlink(secret / "shadow", release / "config.yml")
+        name = "config.yml"
+    else:
+        os.symlink(secret, release / "conf")
+        name = "conf/shadow"
+    before = snapshot(deployment)
+    failed, result = switch(run_module, deployment, required_files=[name])
+    assert failed and f"release 1.9.0 has {name} as a link" in result["msg"], result["msg"]
+    assert snapshot(deployment) == before
