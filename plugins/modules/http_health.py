@@ -147,6 +147,7 @@ from ansible_collections.incident.remediation.plugins.module_utils.arguments imp
 )
 from ansible_collections.incident.remediation.plugins.module_utils.health import expectation, judge
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
+from ansible_collections.incident.remediation.plugins.module_utils.text import redact_userinfo
 
 
 def main() -> None:
@@ -185,7 +186,8 @@ def main() -> None:
     }
     if not outcome.satisfied and params["fail_unhealthy"]:
         module.fail_json(
-            msg=f"{params['url']} not healthy after {outcome.elapsed:.1f} s ({outcome.attempts} attempts): "
+            msg=f"{redact_userinfo(params['url'])} not healthy after {outcome.elapsed:.1f} s "
+            f"({outcome.attempts} attempts): "
             f"expected {expectation(params)}; last seen: {seen['error']}",
             **result,
         )

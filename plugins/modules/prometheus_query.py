@@ -183,6 +183,7 @@ from ansible_collections.incident.remediation.plugins.module_utils.arguments imp
 from ansible_collections.incident.remediation.plugins.module_utils.conditions import compare
 from ansible_collections.incident.remediation.plugins.module_utils.errors import ApiError, TransportError
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
+from ansible_collections.incident.remediation.plugins.module_utils.text import redact_userinfo
 
 
 class QueryFailed(Exception):
@@ -227,7 +228,7 @@ def make_check(params: dict, client):
         try:
             answer = client.call_json("GET", endpoint, query={"query": params["query"]})
         except TransportError as exc:
-            seen["error"] = f"cannot reach Prometheus at {params['url']}: {exc.reason}"
+            seen["error"] = f"cannot reach Prometheus at {redact_userinfo(params['url'])}: {exc.reason}"
             return False, seen
         except ApiError as exc:
             if exc.status in (400, 422):

@@ -8,6 +8,7 @@ jobs/<id>/incidents/      the incident timeline, evidence and post-incident repo
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ log = logging.getLogger("incident_remediation")
 TIMELINE_CALLBACK = "incident.remediation.incident_timeline"
 INVENTORY_TTL = 300.0  # seconds: a dynamic inventory is listed again at least this often
 MAX_REASON = 1000  # characters of a job's reason
+TEXT = "ansible_collections.incident.remediation.plugins.module_utils.text"  # the collection's redaction
 RC_MEANING = {1: "an error", 2: "a host failed", 3: "a host was unreachable", 4: "a parser error or an unreachable "
               "host", 5: "bad options", 99: "interrupted", 250: "an unexpected error"}  # fmt: skip
 
@@ -207,6 +209,28 @@ def _in_progress(events: list[dict]) -> str:
     return f"between tasks, after task {last_task!r} started" if last_task else "no task had started yet"
 
 
+def collection_text(config: Config):
+    """The collection's own text helpers (plugins/module_utils/text.py, the one place URL credentials are
+    redacted), found through the collections path of the configured ansible.cfg: the one the playbooks ran with."""
+    if TEXT not in sys.modules:
+        from ansible.config.manager import ConfigManager  # noqa: PLC0415  (ansible's config: only for a reason)
+
+        paths = ConfigManager(conf_file=config.ansible_config or None).get_config_value("COLLECTIONS_PATHS")
+        for path in paths:
+            if path not in sys.path and (Path(path) / "ansible_collections").is_dir():
+                sys.path.append(path)
+    return importlib.import_module(TEXT)
+
+
+def redacted(config: Config, reason: str) -> str:
+    """``reason`` with the user and password of every URL in it shown ``***``: a failed task's message, or what a
+    command printed, can quote a URL with credentials. Without the collection's helpers, nothing of it is shown."""
+    try:
+        return collection_text(config).redact_userinfo(reason)
+    except ImportError as exc:
+        return f"the reason is withheld: the collection's redaction could not be loaded ({exc}); see the job's stdout"
+
+
 def _why_it_failed(config: Config, job: dict, runner, folder: Path) -> str:
     events = list(runner.events)
     failed = _failed_task(events)
@@ -272,7 +296,7 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
         return "failed", rc, f"no host {job['target']!r} was run: it is not in {where} (or the playbook skips it)"
     if runner.status == "successful" and rc == 0:
         return "succeeded", rc, ""
-    return "failed", rc, _why_it_failed(config, job, runner, folder)[:MAX_REASON]
+    return "failed", rc, redacted(config, _why_it_failed(config, job, runner, folder))[:MAX_REASON]
 
 
 def timelines(config: Config, job_id: str) -> list[Path]:
