@@ -5,7 +5,7 @@ from __future__ import annotations
 import demo_config
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 
@@ -80,6 +80,13 @@ settings = st.fixed_dictionaries(
 )
 
 
+# strings PyYAML (YAML 1.1) writes plain that a looser reader takes for numbers or booleans (hypothesis found 0E0)
+@example({"cache_dir": "0E0"})
+@example({"cache_dir": "1e5"})
+@example({"cache_dir": "-.5"})
+@example({"cache_dir": "09"})
+@example({"cache_dir": "yEs"})
+@example({"cache_dir": "oN"})
 @given(settings)
 def test_reads_what_ansible_to_nice_yaml_writes(config):
     # to_nice_yaml is yaml.dump(indent=2 here, default_flow_style=False) with Ansible's dumper.
