@@ -10,6 +10,7 @@ max_body_bytes: 1048576
 retention_days: 30              # finished jobs, alerts and jobs/<id>/ folders older are purged (hourly)
 queued_max_age: 900             # seconds: a job left queued longer when a receiver starts expires, not run
 max_queued: 1000                # jobs waiting at most: beyond, POST /alerts is answered 503 with Retry-After
+stale_window: 300               # seconds after a resolved in which a firing of its episode is stale
 routes:                         # or routes_file: routes.yml
   - name: demo-app-down
     alertname: DemoAppDown
@@ -45,6 +46,7 @@ ROUTE_KEYS = {
 TOP_KEYS = {
     "listen", "token_file", "inventory", "ansible_config", "data_dir", "max_jobs", "max_body_bytes",
     "retention_days", "routes", "routes_file", "envvars", "awx", "queued_max_age", "max_queued",
+    "stale_window",
 }  # fmt: skip
 AWX_KEYS = {"url", "token_file", "job_templates", "verify_tls", "poll_seconds", "timeout_seconds"}
 
@@ -76,6 +78,7 @@ class Config:
     retention_days: float = 30
     queued_max_age: float = 900
     max_queued: int = 1000
+    stale_window: float = 300
     envvars: dict[str, str] = field(default_factory=dict)
     awx: dict = field(default_factory=dict)
 
@@ -253,5 +256,6 @@ def load(path: str | Path) -> Config:
         retention_days=_number(source, "retention_days", raw.get("retention_days", 30), 0),
         queued_max_age=_number(source, "queued_max_age", raw.get("queued_max_age", 900), 1),
         max_queued=_number(source, "max_queued", raw.get("max_queued", 1000), 1, integer=True),
+        stale_window=_number(source, "stale_window", raw.get("stale_window", 300), 0),
         envvars=_mapping(source, "envvars", raw.get("envvars", {})),
     )

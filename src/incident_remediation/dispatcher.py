@@ -31,6 +31,7 @@ from incident_remediation.webhook import Alert
 log = logging.getLogger("incident_remediation")
 CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
 RETENTION_SECONDS = 3600  # how often the receiver purges what is older than retention_days
+CLOCK_SKEW = 300  # seconds an alert's startsAt may lie ahead of this clock and still name its episode
 VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved", "stale")
 DID_NOT_ACT = ("diagnosed", "checked", "refused")  # incident outcomes of a run that changed nothing on its host
 Execute = Callable[[Config, dict], tuple[str, int, str]]
@@ -86,7 +87,10 @@ class Dispatcher:
         def verdict(kind: str, reason: str = "", job_id: str = "") -> tuple[Decision, Verdict]:
             return decision, Verdict(alert.fingerprint, alert.name, kind, reason, job_id, route)
 
-        starts = instant(alert.starts_at)  # the episode: fingerprint and startsAt (None: taken as before)
+        starts = episode_start(alert.starts_at)  # the episode: fingerprint and startsAt (None: taken as before)
+        ahead = "" if starts is not None or instant(alert.starts_at) is None else (
+            f"its startsAt {utc(instant(alert.starts_at))} lies in the future (more than {CLOCK_SKEW} s ahead of this "
+            "clock): taken as an alert without one")  # fmt: skip
         if alert.status == "resolved":
             active = self.journal.active_job(alert.fingerprint)
             if active and active["state"] == "queued":
@@ -101,10 +105,11 @@ class Dispatcher:
         missing = self.inventory.missing(decision.target)
         if missing:
             return verdict("refused", missing)
-        over = self.journal.episode_over(alert.fingerprint, starts) if starts is not None else None
+        window = self.config.stale_window
+        over = self.journal.episode_over(alert.fingerprint, starts, window) if starts is not None else None
         if over:  # sent late (a lagging replica): remediating it would act on an alert already over
-            why = (f"it was resolved (received {utc(over['received'])})" if over["starts"] == starts
-                   else f"a newer episode started {utc(over['starts'])}")  # fmt: skip
+            why = (f"it was resolved (received {utc(over['received'])}, less than stale_window {window:g} s ago)"
+                   if over["starts"] == starts else f"a newer episode started {utc(over['starts'])}")  # fmt: skip
             return verdict("stale", f"the episode that started {utc(starts)} is over: {why}; nothing runs")
         active = self.journal.active_job(alert.fingerprint)
         if active:
@@ -113,7 +118,7 @@ class Dispatcher:
         if waited > 0:
             return verdict("cooldown", f"{route} ran on {decision.target} {decision.route.cooldown - waited:.0f} s "
                                        f"ago (cooldown {decision.route.cooldown:g} s)")  # fmt: skip
-        return verdict("accepted")
+        return verdict("accepted", ahead)
 
     def _cooldown_left(self, route: str, target: str) -> float:
         last = self.journal.last_finished(route, target)
@@ -136,12 +141,15 @@ class Dispatcher:
                     verdict.job_id = self.journal.create_job(
                         source="alert", target=decision.target, playbook=decision.route.playbook,
                         route=verdict.route, extravars=extra_vars(decision, incident), fingerprint=alert.fingerprint,
-                        incident_id=incident, starts=instant(alert.starts_at),
+                        incident_id=incident, starts=episode_start(alert.starts_at),
                     )  # fmt: skip
+                elif verdict.verdict == "deduped":  # a newer episode's firing: the job is its (a late resolved of
+                    self.journal.follow_episode(verdict.job_id, episode_start(alert.starts_at))  # the older is stale)
                 elif verdict.verdict == "cancelled":
                     self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
                 self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id,
-                                          starts=instant(alert.starts_at), ends=instant(alert.ends_at))  # fmt: skip
+                                          starts=episode_start(alert.starts_at),
+                                          ends=instant(alert.ends_at))  # fmt: skip
                 verdicts.append(verdict)
             added = sum(verdict.verdict == "accepted" for verdict in verdicts)
             waiting = self.journal.count("queued") if added else 0
@@ -319,8 +327,8 @@ class Dispatcher:
                 log.warning("job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
             elif waited > self.config.queued_max_age:  # its alert may be long over: Alertmanager re-sends if not
                 reason = (f"queued {waited:.0f} s ago and not started by a receiver since: older than queued_max_age "
-                          f"({self.config.queued_max_age:g} s), not run; Alertmanager sends the alert again while "
-                          "it fires")  # fmt: skip
+                          f"({self.config.queued_max_age:g} s), not run; Alertmanager sends the alert again at its "
+                          "repeat_interval while it fires")  # fmt: skip
                 self.journal.set_state(job["id"], "expired", reason=reason)
                 log.warning("job %s (%s on %s): %s", job["id"], job["playbook"], job["target"], reason)
             else:
@@ -388,6 +396,14 @@ def instant(text: str) -> float | None:
     except (ValueError, OverflowError):
         return None
     return seconds if seconds > 0 else None
+
+
+def episode_start(text: str) -> float | None:
+    """An alert's startsAt as its episode's start (instant), None also when it lies more than CLOCK_SKEW seconds
+    ahead of this clock (a skewed Prometheus, a forged alert): such a start would make every later firing of
+    its fingerprint look older than it (stale) until retention."""
+    starts = instant(text)
+    return None if starts is None or starts > time.time() + CLOCK_SKEW else starts
 
 
 def utc(seconds: float) -> str:

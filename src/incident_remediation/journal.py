@@ -73,6 +73,8 @@ ADDED = {
 }
 
 
+PURGE_BATCH = 5000  # rows deleted per transaction by purge()
+PURGE_PAUSE = 0.005  # seconds between two of purge()'s transactions
 OWN: dict[int, str] = {}  # this process's token, read once (a forked child has its own pid)
 
 
@@ -112,11 +114,18 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        if self._missing_columns():
+            with self.transaction():  # another process may add them at the same time: looked at again inside
+                for table, name, kind in self._missing_columns():
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    def _missing_columns(self) -> list[tuple[str, str, str]]:
+        """The columns of ADDED this journal (written by an earlier release) does not have yet."""
+        missing = []
         for table, columns in ADDED.items():
             present = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns.items():
-                if name not in present:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            missing += [(table, name, kind) for name, kind in columns.items() if name not in present]
+        return missing
 
     def close(self) -> None:
         with self.lock:
@@ -187,6 +196,13 @@ class Journal:
                 (state, now, rc, reason, int(acted), job_id),
             )
 
+    def follow_episode(self, job_id: str, starts: float | None) -> None:
+        """A firing of a newer episode (``starts``) deduped into ``job_id``: the job is now that episode's, so a
+        late resolved of the older one leaves it queued (stale) instead of cancelling it."""
+        if starts is not None:
+            self._write("UPDATE jobs SET starts = ? WHERE id = ? AND (starts IS NULL OR starts < ?)",
+                        (starts, job_id, starts))  # fmt: skip
+
     def set_awx_job(self, job_id: str, awx_job: int) -> None:
         """The AWX job running ``job_id`` (awx.py), written as soon as AWX names it: a restart follows it."""
         self._write("UPDATE jobs SET awx_job = ? WHERE id = ?", (awx_job, job_id))
@@ -203,14 +219,25 @@ class Journal:
         return interrupted, [job for job in orphaned if job["state"] == "queued"]
 
     def purge(self, retention_days: float) -> int:
-        """Delete finished jobs and alerts older than the retention; returns the jobs deleted."""
+        """Delete finished jobs and alerts older than the retention; returns the jobs deleted. In batches of
+        PURGE_BATCH rows, one transaction each: the journal's other calls (the receiver's requests, /healthz)
+        get their turn between them, however many rows a flood left."""
         cutoff = time.time() - retention_days * 86400
-        with self.transaction():
-            done = self.db.execute(
-                f"DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ? AND state IN {TERMINAL}", (cutoff,)
-            ).rowcount
-            self.db.execute("DELETE FROM alerts WHERE received < ?", (cutoff,))
+        done = self._purge(f"SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ? AND state IN {TERMINAL}",
+                           "jobs", "id", cutoff)  # fmt: skip
+        self._purge("SELECT id FROM alerts WHERE received < ?", "alerts", "id", cutoff)
         return done
+
+    def _purge(self, select: str, table: str, key: str, cutoff: float) -> int:
+        deleted = 0
+        while True:
+            with self.transaction():
+                count = self.db.execute(f"DELETE FROM {table} WHERE {key} IN ({select} LIMIT {PURGE_BATCH})",
+                                        (cutoff,)).rowcount  # fmt: skip
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted
+            time.sleep(PURGE_PAUSE)  # the lock is free: a waiting call takes it (threading locks are not fair)
 
     # --- reads -------------------------------------------------------------------------------------
     def job(self, job_id: str) -> dict | None:
@@ -239,13 +266,15 @@ class Journal:
         )
         return rows[0]["finished"] if rows else None
 
-    def episode_over(self, fingerprint: str, starts: float) -> dict | None:
-        """The alert received that says the episode of ``fingerprint`` begun at ``starts`` is over: its own
-        resolved, or any alert of a newer episode (one fingerprint has one episode at a time); None if none."""
+    def episode_over(self, fingerprint: str, starts: float, window: float) -> dict | None:
+        """The alert received that says the episode of ``fingerprint`` begun at ``starts`` is over: any alert of
+        a newer episode (one fingerprint has one episode at a time), or its own resolved received less than
+        ``window`` seconds ago (later, a firing of the same episode fires again: Alertmanager resolved it on its
+        own while Prometheus could not reach it); None if none."""
         rows = self._rows(
-            "SELECT * FROM alerts WHERE fingerprint = ? AND (starts > ? OR (starts = ? AND status = 'resolved'))"
-            " ORDER BY starts DESC, id DESC LIMIT 1",
-            (fingerprint, starts, starts),
+            "SELECT * FROM alerts WHERE fingerprint = ? AND (starts > ? OR (starts = ? AND status = 'resolved'"
+            " AND received >= ?)) ORDER BY starts DESC, id DESC LIMIT 1",
+            (fingerprint, starts, starts, time.time() - window),
         )
         return rows[0] if rows else None
 

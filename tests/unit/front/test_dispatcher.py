@@ -482,5 +482,63 @@ def test_at_start_a_job_queued_too_long_ago_expires_instead_of_running(make, tmp
     dispatcher, expired, ran, (again,) = asyncio.run(scenario())
     assert expired["state"] == "expired", expired
     assert "queued 3600 s ago" in expired["reason"] and "queued_max_age (900 s)" in expired["reason"], expired
+    assert "repeat_interval" in expired["reason"], "Alertmanager sends it again only at its repeat_interval"
     assert dispatcher.journal.job(fresh)["state"] == "succeeded" and ran == ["web2"]
     assert again.verdict == "accepted", "no cooldown, no dedupe: it never ran"
+
+
+def test_a_newer_episode_deduped_into_a_queued_job_is_not_cancelled_by_the_late_resolved_of_the_older(make):
+    """Episode two's firing dedupes into episode one's queued job; a lagging replica then resolves episode one."""
+    run = FakeRun(0.3)
+
+    async def scenario():
+        dispatcher = make(run)
+        dispatcher.submit([alert("aa", "web1")])  # holds web1's lock
+        (queued,) = dispatcher.submit([alert("bb", "web1", starts=FIRST)])
+        (newer,) = dispatcher.submit([alert("bb", "web1", starts=SECOND)])
+        (late,) = dispatcher.submit([alert("bb", "web1", "resolved", starts=FIRST, ends="2026-11-23T10:10:00Z")])
+        await dispatcher.drain()
+        return dispatcher, queued, newer, late
+
+    dispatcher, queued, newer, late = asyncio.run(scenario())
+    assert newer.verdict == "deduped" and newer.job_id == queued.job_id, newer
+    assert late.verdict == "stale", late
+    assert dispatcher.journal.job(queued.job_id)["state"] == "succeeded", "episode two still fires: its job runs"
+
+
+def test_a_firing_of_a_resolved_episode_is_stale_only_within_the_stale_window(make):
+    """Alertmanager resolved the alert on its own (Prometheus cut off or restarting); Prometheus re-sends it
+    later, still firing, with the same startsAt: past the window it counts as firing again."""
+
+    async def scenario():
+        dispatcher = make(FakeRun(0.01))
+        dispatcher.config.stale_window = 300
+        dispatcher.submit([alert("bb", "web2", "resolved", starts=FIRST, ends="2026-11-23T10:10:00Z")])
+        soon = dispatcher.submit([alert("bb", "web2", starts=FIRST)])
+        dispatcher.journal.db.execute("UPDATE alerts SET received = received - 301 WHERE status = 'resolved'")
+        later = dispatcher.submit([alert("bb", "web2", starts=FIRST)])
+        await dispatcher.drain()
+        return soon, later
+
+    (soon,), (later,) = asyncio.run(scenario())
+    assert soon.verdict == "stale" and "stale_window" in soon.reason, soon
+    assert later.verdict == "accepted", later
+
+
+def test_an_alert_starting_in_the_future_does_not_make_the_later_firings_stale(make):
+    """A Prometheus with a skewed clock (or any holder of the token) sends a startsAt of 2099."""
+
+    async def scenario():
+        dispatcher = make(FakeRun(0.01))
+        (future,) = dispatcher.submit([alert("bb", "web2", "resolved", starts="2099-01-01T00:00:00Z")])
+        (firing,) = dispatcher.submit([alert("bb", "web2", starts=FIRST)])
+        await dispatcher.drain()
+        ahead, resolved = dispatcher.submit([alert("cc", "web3", starts="2099-01-01T00:00:00Z"),
+                                             alert("cc", "web3", "resolved", starts=FIRST)])  # fmt: skip
+        await dispatcher.drain()
+        return future, firing, ahead, resolved
+
+    future, firing, ahead, resolved = asyncio.run(scenario())
+    assert future.verdict == "resolved" and firing.verdict == "accepted", (future, firing)
+    assert ahead.verdict == "accepted" and "in the future" in ahead.reason, ahead
+    assert resolved.verdict == "cancelled", "its queued job is not of an episode of 2099: the resolved cancels it"
