@@ -152,6 +152,20 @@ def test_late_alerts_of_an_episode_that_is_over_start_nothing(receiver):
     assert len([r for r in records(receiver) if r["incident_id"].endswith("-ef02")]) == 1, "ran once"
 
 
+def test_a_newer_episode_deduped_into_a_queued_job_survives_the_late_resolved_of_the_older(receiver):
+    """The up-to-date replica's firing of the second episode dedupes into the first one's queued job; the
+    lagging replica's resolved of the first comes after: the job is the second episode's and runs."""
+    first, second = "2026-11-23T19:30:00.000Z", "2026-11-23T19:50:00.000Z"
+    _, busy = receiver.post(payload(alert("ef11", "web3")))
+    _, queued = receiver.post(payload(alert("ef12", "web3", starts=first)))  # behind web3's lock
+    _, newer = receiver.post(payload(alert("ef12", "web3", starts=second)))
+    assert newer["alerts"][0]["verdict"] == "deduped", newer
+    status, late = receiver.post(payload(alert("ef12", "web3", "resolved", starts=first)))
+    assert status == 202 and late["alerts"][0]["verdict"] == "stale", late
+    assert receiver.wait_job(queued["alerts"][0]["job_id"])["state"] == "succeeded", "episode two's job ran"
+    receiver.wait_job(busy["alerts"][0]["job_id"])
+
+
 def test_one_host_is_remediated_by_one_job_at_a_time_under_concurrent_posts(receiver):
     answers = []
 
