@@ -40,6 +40,12 @@ MITIGATIONS = {
     "memory_limit": [],
     "rollback": ["force=true"],
 }
+# What each finds on the host first, so that every path that acts runs: a corrupted artifact to purge (then a
+# restart), and the config's secret again before the rollback replaces the config (config_change rewrote it).
+BEFORE = {
+    "cache_purge": "printf 'tampered\\n' > /var/cache/demo-app/artifact-02.bin",
+    "rollback": f"printf '# the reports database password: {CONFIG_SECRET}\\n' >> /etc/demo-app/config.yml",
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +73,8 @@ def test_a_mitigation_records_none_of_the_services_secrets(host, tmp_path, mitig
     settings = tmp_path / "remediate.yml"
     settings.write_text(yaml.safe_dump({"inventory": str(inventory), "ansible_config": str(ROOT / "ansible.cfg"),
                                         "data_dir": str(tmp_path / "data"), "routes": []}))  # fmt: skip
+    if mitigation in BEFORE:
+        server.sh(BEFORE[mitigation])
     extra = [arg for value in MITIGATIONS[mitigation] for arg in ("-e", value)]
     done = remediate(settings, "run", mitigation, "--limit", HOST, "--service", "demo-app", *extra,
                      "--incident-id", f"OPS-SECRETS-{mitigation}")  # fmt: skip
@@ -79,3 +87,6 @@ def test_a_mitigation_records_none_of_the_services_secrets(host, tmp_path, mitig
     assert found == [], "\n".join(found)
     environment = server.sh("systemctl show -p Environment --value demo-app.service").stdout
     assert ENVIRONMENT_SECRETS[0] in environment, "the service still has its own environment"
+    if mitigation == "cache_purge":
+        purged = server.sh("grep -c tampered /var/cache/demo-app/artifact-02.bin", check=False).stdout.strip()
+        assert purged == "0", "the corrupted artifact was purged and re-synced"
