@@ -111,13 +111,30 @@ class Journal:
         self.lock = threading.RLock()  # re-entered by the writes inside a transaction()
         self.db = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._wal()
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         if self._missing_columns():
             with self.transaction():  # another process may add them at the same time: looked at again inside
                 for table, name, kind in self._missing_columns():
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    def _wal(self) -> None:
+        """WAL mode (kept in the file). Switching takes an exclusive lock that SQLite does not wait for: a
+        process creating the journal beside another (the first start of an install) tries again, 10 s at most."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                mode = ""
+            if mode == "wal":
+                return
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError(f"the journal {self.path} stays in journal mode {mode!r}, not WAL")
+            time.sleep(0.05)
 
     def _missing_columns(self) -> list[tuple[str, str, str]]:
         """The columns of ADDED this journal (written by an earlier release) does not have yet."""

@@ -62,6 +62,20 @@ def test_processes_opening_a_journal_of_an_earlier_release_at_once_all_open_it(t
         assert Journal(path).job("old")["acted"] == 1
 
 
+def test_processes_creating_a_journal_at_once_all_open_it(tmp_path):
+    """The first start of a new install: the receiver and a `remediate jobs` create the journal together."""
+    for round_ in range(5):
+        path = tmp_path / f"new{round_}.sqlite"
+        at = str(time.time() + 1.5)
+        children = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), at], stderr=subprocess.PIPE, text=True)
+                    for _ in range(4)]  # fmt: skip
+        for child in children:
+            _, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err.strip().splitlines()[-1]
+        journal = Journal(path)
+        assert journal.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal" and journal.jobs() == []
+
+
 def test_retention_deletes_in_batches_and_lets_the_other_journal_calls_through(tmp_path):
     """After a flood, a month later: the purge of many alert rows does not hold the journal for its whole DELETE."""
     journal = Journal(tmp_path / "journal.sqlite")
