@@ -157,3 +157,48 @@ def test_the_cooldown_follows_a_crash_mid_remediation_and_not_a_run_that_only_di
         assert again["alerts"][0]["verdict"] == "cooldown", again
     finally:
         server.stop()
+
+
+def test_an_alert_alertmanager_resolved_on_its_own_is_taken_again_after_the_stale_window(tmp_path):
+    """Prometheus cut off from Alertmanager (or restarting) past the alert's endsAt: a real Alertmanager
+    resolves the alert itself; Prometheus then sends it again, still firing, with the same startsAt."""
+    server = recording_receiver(tmp_path, TOKEN, hold=0, start=False)
+    settings = yaml.safe_load(server.config.read_text())
+    server.config.write_text(yaml.safe_dump({**settings, "stale_window": 3}))
+    server.start()
+    manager = Alertmanager(tmp_path / "am", {
+        "route": {"receiver": "remediate", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"},
+        "receivers": [{"name": "remediate", "webhook_configs": [{"url": f"{server.url}/alerts",
+            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}]}],
+    }).start()  # fmt: skip
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+
+    def received(status: str, count: int) -> list[dict]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = [row for row in journal.alerts() if row["status"] == status]
+            if len(rows) >= count:
+                return rows
+            time.sleep(0.3)
+        raise AssertionError(f"Alertmanager did not send {count} {status}: {journal.alerts()}")
+
+    def send(ends_in: float) -> None:  # what Prometheus sends: its endsAt is a few resend delays ahead
+        ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ends_in))
+        http_json(f"{manager.url}/api/v2/alerts", "POST", [{"labels": labels, "startsAt": starts, "endsAt": ends}])
+
+    labels = {"alertname": "DemoAppDown", "instance": "web2:8080", "severity": "critical"}
+    starts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    try:
+        send(ends_in=2)
+        (first,) = received("firing", 1)
+        assert server.wait_job(first["job_id"])["state"] == "succeeded"
+        received("resolved", 1)  # endsAt passed without a re-send: Alertmanager resolved it
+        time.sleep(4)  # Prometheus is back after the stale window
+        send(ends_in=120)
+        again = received("firing", 2)[0]
+        assert again["verdict"] == "accepted", again
+        assert server.wait_job(again["job_id"])["state"] == "succeeded", "the alert that fires again is remediated"
+    finally:
+        journal.close()
+        manager.stop()
+        server.stop()
