@@ -15,7 +15,7 @@ ask_limit_on_launch, ask_job_type_on_launch). AWX marks variables given at launc
 
 One AWX job per job, whatever happens to the receiver: the launch carries our job id in its variables
 (``remediate_job_id``), and the AWX job id is journaled as soon as AWX answers. A launch whose answer is lost
-(a timeout after AWX took it) looks for the AWX job with our id before it launches again; a receiver that
+(a timeout after AWX took it) is never sent again: the AWX job with our id is looked for; a receiver that
 restarts follows the AWX job of each job it had running to its end (``resume``) instead of marking it
 interrupted; a job past its timeout is cancelled in AWX, not left running there. AWX refuses filtering on
 extra_vars, so the lookup lists the template's jobs for the same limit created since the job was, and reads
@@ -39,6 +39,7 @@ from incident_remediation.runner import describe_failure, job_timeout, timed_out
 log = logging.getLogger("incident_remediation")
 FINISHED = {"successful": "succeeded", "failed": "failed", "error": "failed", "canceled": "cancelled"}
 TAG = "remediate_job_id"  # the extra variable naming our job in the AWX job launched for it
+LAUNCHES = 3  # launches AWX refused for its rate (429: not taken) before the job fails
 LOOKBACK = 600  # seconds before the job's creation an AWX job tagged with it is looked for (clocks differ)
 CANCEL_WAIT = 60  # seconds a cancelled AWX job is given to say it is canceled
 Ended = tuple[str, int, str]  # (state, rc, reason), as runner.execute gives them
@@ -49,7 +50,12 @@ class AwxError(RuntimeError):
 
 
 class NoAnswer(AwxError):
-    """No answer from AWX (unreachable, or it timed out): the request may have been done all the same."""
+    """No answer from AWX (unreachable, or it timed out), or an HTTP 5xx (its proxy while its web pod restarts):
+    the request may have been done all the same."""
+
+
+class Busy(NoAnswer):
+    """HTTP 429: AWX's rate limit refused the request before doing it; it can be sent again."""
 
 
 def _variables(raw) -> dict:
@@ -84,6 +90,10 @@ class AwxLauncher:
             answer = self.session.request(method, url, timeout=self.request_timeout, **kwargs)
         except requests.RequestException as exc:
             raise NoAnswer(f"AWX at {self.settings.url} cannot be reached: {exc}") from None
+        if answer.status_code == 429:
+            raise Busy(f"AWX answered {method} {path} with HTTP 429: {answer.text[:300]}")
+        if answer.status_code >= 500:
+            raise NoAnswer(f"AWX answered {method} {path} with HTTP {answer.status_code}: {answer.text[:300]}")
         if answer.status_code >= 400:
             raise AwxError(f"AWX answered {method} {path} with HTTP {answer.status_code}: {answer.text[:300]}")
         if not answer.content:
@@ -114,31 +124,47 @@ class AwxLauncher:
         return None
 
     def launch(self, job: dict, variables: dict) -> int:
-        """Launch the job's template. A launch without answer (AWX may have taken it) is looked for in AWX, now
-        and a poll later, before it is sent once more; a second one without answer is looked for the same way."""
+        """Launch the job's template. A launch AWX refused for its rate (429) is sent again a poll later; one
+        without answer (a timeout, a reset, a 5xx: AWX may have taken it, and may take over 30 s to create its
+        job) is never sent again: it is looked for in AWX, by its tag, for twice the request timeout."""
         template = self._template(job)
         body = {"extra_vars": {**variables, TAG: job["id"]}, "limit": job["target"],
                 "job_type": "check" if job["check_mode"] else "run"}  # fmt: skip
-        for attempt in (1, 2):
+        for attempt in range(1, LAUNCHES + 1):
             try:
                 launched = self._call("POST", f"/api/v2/job_templates/{template}/launch/", json=body)
                 break
+            except Busy as exc:
+                if attempt == LAUNCHES:
+                    raise AwxError(f"{exc}; refused {LAUNCHES} times: not launched") from None
+                log.warning("job %s: launch %d refused by AWX (%s): sent again", job["id"], attempt, exc)
+                self.sleep(self.settings.poll_seconds)
             except NoAnswer as exc:
-                log.warning("job %s: launch %d in AWX got no answer (%s): looking for it there", job["id"], attempt,
-                            exc)  # fmt: skip
-                found = self.find(job)
-                if found is None:
-                    self.sleep(self.settings.poll_seconds)
-                    found = self.find(job)
-                if found is not None:
-                    return found
-                if attempt == 2:
-                    raise AwxError(f"{exc}; the launch got no answer twice and AWX has no job tagged {TAG}="
-                                   f"{job['id']}: not launched") from None  # fmt: skip
+                log.warning("job %s: launch in AWX got no answer (%s): looking for it there, never sending it "
+                            "again", job["id"], exc)  # fmt: skip
+                return self._look_for(job, template, exc)
         ignored = launched.get("ignored_fields") or {}
         if ignored:
             raise AwxError(f"AWX ignored {sorted(ignored)}: enable prompting on launch for them in template {template}")
         return int(launched["job"])
+
+    def _look_for(self, job: dict, template: int, exc: AwxError) -> int:
+        """The AWX job of a launch that got no answer, looked for until twice the request timeout has passed."""
+        until = time.monotonic() + 2 * self.request_timeout
+        while True:
+            try:
+                found = self.find(job)
+            except NoAnswer as missed:
+                log.warning("job %s: AWX's jobs not listed (%s): trying again", job["id"], missed)
+                found = None
+            if found is not None:
+                return found
+            if time.monotonic() >= until:
+                tag = f"{TAG}={job['id']}"
+                raise AwxError(f"{exc}; not launched again, and no job of template {template} is tagged {tag} "
+                               f"after {2 * self.request_timeout:g} s: it may be running in AWX all the same: "
+                               f"look for {tag} in template {template}'s jobs") from None  # fmt: skip
+            self.sleep(self.settings.poll_seconds)
 
     def _record(self, job: dict, awx_job: int) -> None:
         if self.journal is None:
@@ -173,20 +199,38 @@ class AwxLauncher:
 
     def follow(self, config: Config | None, job: dict, awx_job: int, since: float | None = None) -> Ended:
         """Poll ``awx_job`` to its end, or to the job's timeout (counted from ``since``, its start, when it began
-        before): then it is cancelled in AWX. A poll without answer is tried again, not taken for an end."""
+        before): then it is cancelled in AWX. A poll AWX does not answer (or answers 5xx, 429, 401, ...) is tried
+        again, never taken for an end: the job, and its host's lock, last while the AWX job may act."""
         route, bound = job_timeout(config, job), self.settings.timeout_seconds
         seconds = min(route, bound)
         deadline = time.monotonic() + seconds - (time.time() - since if since else 0)
         while True:
-            try:
-                status = self._call("GET", f"/api/v2/jobs/{awx_job}/")
-            except NoAnswer as exc:
-                log.warning("job %s: AWX job %d not read (%s): trying again", job["id"], awx_job, exc)
-                status = {}
+            status = self._status(job, awx_job)
             if status.get("status") in FINISHED:
                 return self._finished(awx_job, status)
             if time.monotonic() >= deadline:
                 return self._timed_out(job, awx_job, seconds, "awx.timeout_seconds" if bound < route else "")
+            self.sleep(self.settings.poll_seconds)
+
+    def _status(self, job: dict, awx_job: int) -> dict:
+        """The AWX job's page; empty when AWX cannot say now. Only a 404 (AWX has no such job) is an end."""
+        try:
+            return self._call("GET", f"/api/v2/jobs/{awx_job}/")
+        except AwxError as exc:
+            if " with HTTP 404" in str(exc):
+                raise AwxError(f"AWX has no job {awx_job} any more: {exc}") from None
+            log.warning("job %s: AWX job %d not read (%s): trying again; %s stays held", job["id"], awx_job, exc,
+                        job["target"])  # fmt: skip
+            return {}
+
+    def _held(self, job: dict, awx_job: int, reason: str) -> Ended:
+        """A timed-out AWX job whose cancel AWX refused or did not confirm: followed until AWX reports its end,
+        holding the host (the AWX job may act on it yet); then timed_out, saying so."""
+        log.error("job %s: %s; %s stays held until AWX reports the job's end", job["id"], reason, job["target"])
+        while True:
+            status = self._status(job, awx_job).get("status")
+            if status in FINISHED:
+                return "timed_out", -1, f"{reason}: its host was held until AWX reported it {status}"
             self.sleep(self.settings.poll_seconds)
 
     def _events(self, awx_job: int, **query) -> list[dict]:
@@ -222,20 +266,13 @@ class AwxLauncher:
         try:
             self._call("POST", f"/api/v2/jobs/{awx_job}/cancel/")
         except AwxError as exc:
-            return "timed_out", -1, f"{reason}; it could not be cancelled ({exc}): cancel AWX job {awx_job} by hand"
+            return self._held(job, awx_job, f"{reason}; it could not be cancelled ({exc})")
         deadline = time.monotonic() + CANCEL_WAIT
         while time.monotonic() < deadline:
-            try:
-                status = self._call("GET", f"/api/v2/jobs/{awx_job}/").get("status")
-            except AwxError:
-                status = None
+            status = self._status(job, awx_job).get("status")
             if status == "canceled":
                 return "timed_out", -1, f"{reason}; it was canceled in AWX"
             if status in FINISHED:  # it ended by itself meanwhile
                 return self._finished(awx_job, {"status": status})
             self.sleep(self.settings.poll_seconds)
-        return (
-            "timed_out",
-            -1,
-            f"{reason}; AWX did not confirm its cancel within {CANCEL_WAIT} s: check AWX job {awx_job}",
-        )
+        return self._held(job, awx_job, f"{reason}; AWX did not confirm its cancel within {CANCEL_WAIT:g} s")
