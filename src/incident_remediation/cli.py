@@ -127,6 +127,7 @@ def _alerts_from(path: str) -> list:
 def cmd_route(args, config) -> int:
     journal = _journal(config) if (config.data_dir / "journal.sqlite").exists() else Journal(":memory:")
     dispatcher = Dispatcher(config, journal, execute)
+    dispatcher.inventory.keep_fresh()  # explain() reads the listing, it never lists
     for alert in _alerts_from(args.alert):
         decision, verdict = dispatcher.explain(alert)
         say(f"alert {alert.name} ({alert.status}, fingerprint {alert.fingerprint})")

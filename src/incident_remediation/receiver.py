@@ -158,6 +158,8 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         interrupted = await dispatcher.recover()  # logs each, with what was left of it
         log.info("journal %s: %d interrupted, %d purged (%d job folders)", dispatcher.journal.path, len(interrupted),
                  purged, folders)  # fmt: skip
+        # the first listing before the first alert (off the loop): alerts are decided on it, never list themselves
+        await asyncio.to_thread(dispatcher.inventory.keep_fresh)
         loop = asyncio.get_running_loop()
         catching_up.extend([loop.create_task(dispatcher.keep_up()), loop.create_task(dispatcher.keep_clean())])
 

@@ -117,10 +117,12 @@ class Inventory:
             self.lock.release()
 
     def missing(self, host: str) -> str:
-        """Why ``host`` cannot be run on ('' when it can, or when the inventory cannot be listed)."""
+        """Why ``host`` cannot be run on ('' when it can, or when the inventory is not listed yet or cannot be).
+        Reads the last listing only, never lists: ansible-inventory (seconds, a dynamic inventory up to its
+        timeout) must not run on the receiver's event loop inside a request's transaction. Who decides must
+        have called ``keep_fresh``: the receiver's worker thread, ``remediate route`` before it explains."""
         if not self.config.inventory:
             return ""
-        self.keep_fresh(wait=False)
         if self.names is None or host in self.names[0]:
             return ""
         where = f"the inventory {self.config.inventory}"

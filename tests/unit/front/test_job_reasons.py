@@ -93,7 +93,9 @@ def dispatcher(work: Path, inventory: str = "hosts") -> Dispatcher:
     config = Config(source="test", routes=[Route(name="down", alertname="Down", playbook="p.yml")],
                     inventory=str(work / inventory) if inventory else "", data_dir=work / "data",
                     ansible_config=str(ROOT / "ansible.cfg"))  # fmt: skip
-    return Dispatcher(config, Journal(work / "journal.sqlite"), lambda *_: ("succeeded", 0, ""))
+    remediate = Dispatcher(config, Journal(work / "journal.sqlite"), lambda *_: ("succeeded", 0, ""))
+    remediate.inventory.keep_fresh()  # as the receiver does before it answers (and its worker thread after)
+    return remediate
 
 
 def test_an_alert_for_a_host_not_in_the_inventory_is_refused_at_intake_naming_it(work):
@@ -120,6 +122,7 @@ def test_the_inventory_is_read_again_when_it_changes(work):
     assert remediate.explain(alert("web9"))[1].verdict == "refused"
     hosts = work / "hosts"
     hosts.write_text(hosts.read_text().replace("web2 ", "web9 "))
+    remediate.inventory.keep_fresh()  # the worker thread's next round (every few seconds)
     assert remediate.explain(alert("web9"))[1].verdict == "accepted"
     assert remediate.explain(alert("web2"))[1].verdict == "refused"
 
@@ -180,10 +183,36 @@ def test_the_receiver_keeps_the_listing_fresh_in_the_background(work, monkeypatc
 
     async def scenario():
         keeping = asyncio.get_running_loop().create_task(remediate.keep_up())
-        await asyncio.sleep(2)
-        assert lists == [1], "listed once at start, not again while nothing changed"
-        remediate.explain(alert("web1"))
+        await asyncio.sleep(1)
+        assert lists == [], "listed once at start (dispatcher()), not again while nothing changed"
+        hosts = work / "hosts"
+        hosts.write_text(hosts.read_text().replace("web2 ", "web9 "))
+        await asyncio.sleep(1)
+        assert lists == [1], "listed again in the background when a file of it changed"
+        assert remediate.explain(alert("web9"))[1].verdict == "accepted"
         keeping.cancel()
 
     asyncio.run(scenario())
     assert lists == [1], "the alert used that listing"
+
+
+def test_an_alert_never_lists_the_inventory_itself(work, monkeypatch):
+    # only the receiver's worker thread lists (keep_up): an alert arriving when a file changed or the listing is
+    # old must not run ansible-inventory on the event loop, inside the request's transaction (a dynamic
+    # inventory can take up to its 120 s timeout): it is decided on the listing before
+    remediate = dispatcher(work)
+    remediate.inventory.keep_fresh()
+    listing = remediate.inventory._list
+
+    def slow():
+        time.sleep(3)
+        return listing()
+
+    monkeypatch.setattr(remediate.inventory, "_list", slow)
+    (work / "hosts").write_text((work / "hosts").read_text() + "web9 ansible_connection=local\n")
+    remediate.inventory.listed_at = -remediate.inventory.ttl  # and the listing is old too
+    began = time.monotonic()
+    assert remediate.explain(alert("web9"))[1].verdict == "refused", "the listing before it"
+    assert time.monotonic() - began < 1
+    remediate.inventory.keep_fresh()  # what the worker thread does next
+    assert remediate.explain(alert("web9"))[1].verdict == "accepted"
