@@ -25,7 +25,7 @@ from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
 from incident_remediation.routing import Decision, decide, extra_vars, incident_id
-from incident_remediation.runner import Inventory, job_dir, outcomes, stop_orphans
+from incident_remediation.runner import Inventory, job_dir, outcomes, redacted, stop_orphans
 from incident_remediation.webhook import Alert
 
 log = logging.getLogger("incident_remediation")
@@ -216,6 +216,8 @@ class Dispatcher:
             try:
                 execute = self.execute.resume if resume else self.execute
                 state, rc, reason = await asyncio.to_thread(execute, self.config, job)
+                # whatever the executor says (AWX's events, a timeout's running task): URL credentials hidden
+                reason = redacted(self.config, reason) if reason else reason
             except Exception as exc:  # a broken runner (its artifacts on a full disk, ...) must not leave the
                 # job running, nor its playbook acting on the host once the lock is released
                 log.error("job %s could not run: %s: %s", job["id"], type(exc).__name__, exc,

@@ -57,3 +57,26 @@ def test_without_the_collections_redaction_the_reason_is_withheld(tmp_path, monk
     assert state == "failed"
     assert reason.startswith("the reason is withheld: the collection's redaction could not be loaded"), reason
     assert "hunter2" not in reason
+
+
+def test_every_executors_reason_is_redacted_when_journaled(tmp_path):
+    # AWX builds its reasons itself (a failed task's message from AWX's events) and a timeout names the task still
+    # running: whatever the executor says, the journal, the log and the API get it redacted, in one place
+    import asyncio  # noqa: PLC0415
+
+    from incident_remediation.dispatcher import Dispatcher  # noqa: PLC0415
+    from incident_remediation.journal import Journal  # noqa: PLC0415
+
+    config = Config(source="test", routes=[], data_dir=tmp_path / "data", ansible_config=str(ROOT / "ansible.cfg"))
+    said = f"AWX job 7 failed: task 'Probe' failed on web1: {SAYS}"
+    remediate = Dispatcher(config, Journal(tmp_path / "journal.sqlite"), lambda *_: ("failed", 2, said))
+
+    async def scenario():
+        job_id = remediate.submit_operator(playbook="p.yml", target="web1", variables={}, check=False)
+        await remediate.run(remediate.journal.job(job_id))
+        return remediate.journal.job(job_id)
+
+    job = asyncio.run(scenario())
+    assert job["state"] == "failed"
+    assert "hunter2" not in job["reason"], job["reason"]
+    assert "http://***@db.internal.test:5432/app" in job["reason"], job["reason"]
