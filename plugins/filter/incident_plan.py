@@ -97,8 +97,8 @@ _value:
       description:
         - The alert's name, labels (as given), all_labels (its whole label set, O(alert_labels) or its labels),
           annotations, fingerprint, start, status and expression.
-        - C(expression) is taken from C(generatorURL), which the sender writes: it is evidence only, never a proof.
-          Whether the alert is over is read from Prometheus' own C(ALERTS) series, scoped by C(all_labels).
+        - "C(expression) is taken from C(generatorURL), which the sender writes: it is evidence only, never a proof.
+          Whether the alert is over is read from Prometheus' own C(ALERTS) series, scoped by C(all_labels)."
       type: dict
     silence_matchers:
       description: Equality matchers on every label of the alert's whole label set (empty without an alert).

@@ -110,10 +110,10 @@ EXAMPLES = r"""
     threshold: 0
     empty: satisfied
 
-- name: Verify - the expression that paged no longer returns this alert's series, for 30 s
+- name: Verify - Prometheus' own ALERTS series has none of this alert (pending or firing), for 30 s
   incident.remediation.prometheus_query:
     url: "{{ prometheus_url }}"
-    query: up{job="demo-app"} == 0
+    query: ALERTS
     match_labels: {alertname: ServiceDown, instance: "web1:8080", job: demo-app}
     absent: true
     hold: 30

@@ -58,8 +58,8 @@ def test_alert_fields_are_never_evaluated(tmp_path, inventory):
     assert diagnosis["alert"]["labels"]["note"] == injection(marker, "label")
     assert diagnosis["alert"]["annotations"]["summary"] == injection(marker, "annotation")
     assert diagnosis["alert"]["annotations"]["runbook"] == "{% raw %}{{ x }}{% endraw %}"
-    assert diagnosis["alert"]["expression"] == expression, "the expression reached Prometheus as written"
-    # a label value may hold any text: Prometheus ran the query as written and found no such job
+    assert diagnosis["alert"]["expression"] == expression, "the expression kept as written (evidence only)"
+    # a label value may hold any text: Prometheus' ALERTS, matched on the labels as data, has no such alert
     assert diagnosis["alert_series"] == [] and diagnosis["alert_query_error"] == "the query returned no series"
     outcome = next(json.loads(line)["data"] for line in (folder / "timeline.jsonl").read_text().splitlines()
                    if json.loads(line)["event"] == "outcome")  # fmt: skip
