@@ -100,3 +100,10 @@ def test_retention_deletes_in_batches_and_lets_the_other_journal_calls_through(t
     thread.join()
     assert len(journal.alerts(10)) == 1, "the old rows are gone, the recent one stays"
     assert len(answered) >= 5, f"only {len(answered)} journal calls answered while the purge ran"
+
+
+def test_an_in_memory_journal_opens():
+    # remediate route without a journal of its own explains on one in memory (SQLite keeps it in mode 'memory')
+    from incident_remediation.journal import Journal  # noqa: PLC0415
+
+    assert Journal(":memory:").jobs() == []
