@@ -11,7 +11,6 @@ operator's own token is only where the operator's input is kept (the job's extra
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from hosts import deployed_host, image_exists
 from monitoring import free_port
+from secret_leaks import leaks
 
 pytestmark = [
     pytest.mark.podman,
@@ -57,38 +57,6 @@ def config(tmp_path: Path, inventory: Path) -> Path:
 def remediate(settings: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([REMEDIATE, "--config", str(settings), *args], capture_output=True, text=True,
                           timeout=600, check=False)  # fmt: skip
-
-
-def forms(secret: str) -> list[str]:
-    """The secret as written, and base64-encoded at each of the three alignments (the characters that
-    depend on the secret's bytes only, whatever is around it)."""
-    raw, found = secret.encode(), [secret]
-    for pad in range(3):
-        encoded = base64.b64encode(b"\0" * pad + raw + b"\0\0").decode()
-        found.append(encoded[-(-8 * pad // 6) : 8 * (pad + len(raw)) // 6])
-    return found
-
-
-def recorded(path: Path) -> str:
-    """A file's text; in a job event, without the incident plan's options: the operator's input as given,
-    like the job's extra variables (the mitigation reads them from there)."""
-    text = path.read_bytes().decode("utf-8", "replace")
-    if path.parent.name == "job_events":
-        event = json.loads(text)
-        facts = event.get("event_data", {}).get("res", {}).get("ansible_facts", {})
-        if isinstance(facts.get("incident_plan"), dict):
-            facts["incident_plan"].pop("options", None)
-        text = json.dumps(event)
-    return text
-
-
-def leaks(folder: Path, output: str, secrets: list[str], skip: tuple[str, ...] = ()) -> list[str]:
-    """Where (a file under ``folder``, or remediate's output) any form of any secret is."""
-    places = [(str(p.relative_to(folder)), recorded(p)) for p in folder.rglob("*")
-              if p.is_file() and not p.name.endswith(skip)]  # fmt: skip
-    places.append(("remediate's output", output))
-    return sorted({f"{secret} in {where}" for secret in secrets for form in forms(secret) for where, text in places
-                   if form in text})  # fmt: skip
 
 
 def job(settings: Path) -> dict:
