@@ -1,0 +1,116 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The mitigations and the one result each hands back to the incident, in one place.
+
+Every list of mitigation names in the collection and the front end is held to ``MITIGATIONS`` by a test
+(tests/unit/plugins/module_utils/test_mitigations.py). The contract is documented in
+docs/mitigation-contract.md; ``mitigation_result`` builds and checks the result a role hands back.
+"""
+
+from __future__ import annotations
+
+# Each mitigation (a role of the collection) and the options an incident may pass it.
+MITIGATIONS: dict[str, frozenset[str]] = {
+    "restart": frozenset({"force", "escalate"}),
+    "rollback": frozenset({"version", "force"}),
+    "cache_purge": frozenset({"allow_tampered"}),
+    "memory_limit": frozenset({"instances", "value"}),
+    "proxy_config": frozenset({"state", "http_proxy", "https_proxy"}),
+    "config_change": frozenset({"set", "remove", "api_url", "body", "apply"}),
+}
+
+# fixed: the role changed the host and proved the change; unchanged: nothing needed doing (and nothing
+# was done); refused: a safety limit stopped it before it acted (a budget, a guard, bad input);
+# failed: it acted, or tried, and the service is not proved well; security: it stopped the service
+# because of suspected tampering, and people must look.
+OUTCOMES = ("fixed", "unchanged", "refused", "failed", "security")
+FAILURES = ("refused", "failed", "security")
+# What a role may say it proved itself, so that the incident does not prove it again.
+VERIFIED_KINDS = ("health", "unit", "queries", "alert", "other")
+
+
+class ResultError(ValueError):
+    """A result that does not follow the contract: the role's defect, named for its author."""
+
+
+def _text(value, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float, bool)):
+        raise ResultError(f"{where} must be text, got {type(value).__name__}")
+    return " ".join(str(value).split())
+
+
+def _entries(value, where: str, keys: tuple[str, ...], required: tuple[str, ...]) -> list[dict]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ResultError(f"{where} must be a list of mappings, got {type(value).__name__}")
+    entries = []
+    for number, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ResultError(f"{where}[{number}] must be a mapping, got {type(entry).__name__}")
+        unknown = sorted(set(entry) - set(keys))
+        missing = [key for key in required if key not in entry]
+        if unknown or missing:
+            raise ResultError(
+                f"{where}[{number}]: unknown keys {unknown}, missing keys {missing} (keys: {', '.join(keys)})"
+            )
+        entries.append(dict(entry))
+    return entries
+
+
+def mitigation_result(
+    mitigation: str,
+    outcome: str,
+    message: str,
+    *,
+    changed: bool | None = None,
+    verified=None,
+    steps=None,
+    evidence=None,
+    details=None,
+    check_mode: bool = False,
+) -> dict:
+    """The one result a mitigation hands back (docs/mitigation-contract.md); raises ResultError on a bad one."""
+    if mitigation not in MITIGATIONS:
+        raise ResultError(f"unknown mitigation {mitigation!r} (one of {', '.join(MITIGATIONS)})")
+    if outcome not in OUTCOMES:
+        raise ResultError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    verified = _entries(verified, "verified", ("check", "kind", "result"), ("check", "kind", "result"))
+    for entry in verified:
+        if entry["kind"] not in VERIFIED_KINDS:
+            raise ResultError(f"verified kind {entry['kind']!r} is not one of {', '.join(VERIFIED_KINDS)}")
+        entry["check"] = _text(entry["check"], "verified check")
+        entry["result"] = _text(entry["result"], "verified result")
+    steps = _entries(steps, "steps", ("step", "outcome", "seconds", "detail", "changed"), ("step", "outcome"))
+    if evidence in (None, ""):
+        evidence = []
+    if isinstance(evidence, str):
+        evidence = [evidence]
+    if not isinstance(evidence, (list, tuple)) or not all(isinstance(path, str) for path in evidence):
+        raise ResultError("evidence must be a list of paths")
+    if details is not None and not isinstance(details, dict):
+        raise ResultError(f"details must be a mapping, got {type(details).__name__}")
+    if changed is None:
+        changed = outcome == "fixed"
+    if outcome == "unchanged" and changed and not check_mode:
+        raise ResultError("an unchanged outcome cannot have changed the host")
+    return {
+        "mitigation": mitigation,
+        "outcome": outcome,
+        "changed": bool(changed),
+        "message": _text(message, "message") or f"{mitigation}: {outcome}",
+        "verified": verified,
+        "steps": steps,
+        "evidence": [path for path in evidence if path],
+        "details": dict(details or {}),
+        "check_mode": bool(check_mode),
+    }
+
+
+def proved(result, kind: str) -> bool:
+    """Whether a mitigation's result says it proved ``kind`` (health, unit, queries, alert) itself."""
+    return isinstance(result, dict) and any(
+        isinstance(entry, dict) and entry.get("kind") == kind for entry in result.get("verified") or []
+    )
