@@ -105,21 +105,11 @@ _value:
       type: list
 """
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 from ansible.errors import AnsibleFilterError
-
-# The options each mitigation understands, as the per-mitigation playbooks name them.
-MITIGATION_OPTIONS = {
-    "restart": {"force", "escalate"},
-    "rollback": {"version", "force"},
-    "cache_purge": {"allow_tampered"},
-    "memory_limit": {"instances", "value"},
-    "proxy_config": {"state", "http_proxy", "https_proxy"},
-    "config_change": {"set", "remove", "api_url", "body", "apply"},
-}
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+from ansible_collections.incident.remediation.plugins.module_utils.incident_id import INCIDENT_ID, from_alert
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import MITIGATIONS
 
 
 def _fail(message: str):
@@ -199,9 +189,9 @@ def _options(mitigation: str, route_options, given) -> dict:
         if not isinstance(value, dict):
             _fail(f"{where} must be a mapping, got {type(value).__name__}")
     options = {**route_options, **given}
-    unknown = set(options) - MITIGATION_OPTIONS.get(mitigation, set())
+    unknown = set(options) - MITIGATIONS.get(mitigation, set())
     if mitigation and unknown:
-        allowed = ", ".join(sorted(MITIGATION_OPTIONS[mitigation])) or "none"
+        allowed = ", ".join(sorted(MITIGATIONS[mitigation])) or "none"
         _fail(f"{mitigation} does not take the options {sorted(unknown)} (it takes: {allowed})")
     return options
 
@@ -241,7 +231,7 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     parsed = _alert(alert) if alert else {}
     if parsed:
         parsed["all_labels"] = _whole_labels(parsed, alert_labels)
-    incident_id = str(incident_id or "") or incident_id_from_alert(alert)
+    incident_id = str(incident_id or "") or from_alert(alert)
     if not INCIDENT_ID.match(incident_id):
         _fail(
             f"incident id {incident_id!r} must be letters, digits and ._:- (at most 128); an alert without a "
@@ -253,8 +243,8 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         entry = (services[name].get("alerts") or {}).get(parsed["name"])
         route = _route(entry, f"services.{name}.alerts.{parsed['name']}") if entry is not None else {}
     chosen = str(mitigation or route.get("mitigation") or "")
-    if chosen and chosen not in MITIGATION_OPTIONS:
-        _fail(f"unknown mitigation {chosen!r} (one of {', '.join(MITIGATION_OPTIONS)})")
+    if chosen and chosen not in MITIGATIONS:
+        _fail(f"unknown mitigation {chosen!r} (one of {', '.join(MITIGATIONS)})")
     severity = (parsed["labels"].get("severity") or str(route.get("severity") or "")) if parsed else "operator"
     level = (levels or {}).get(severity.lower(), "unknown") if parsed else "operator"
     act, decision = _decide(parsed, chosen, level, list(act_on or []), bool(diagnose_only))
@@ -270,15 +260,6 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         "alert": parsed,
         "silence_matchers": [{"name": k, "value": v} for k, v in sorted(parsed.get("all_labels", {}).items())],
     }
-
-
-def incident_id_from_alert(alert: dict) -> str:
-    """``INC-<start, UTC, compact>-<fingerprint>``, stable for every run about the same alert; empty without one."""
-    if not alert.get("fingerprint"):
-        return ""
-    stamp = re.sub(r"[^0-9TZ]", "", str(alert.get("startsAt") or ""))[:15]
-    fingerprint = re.sub(r"[^A-Za-z0-9]", "", str(alert["fingerprint"]))[:16].lower()  # as the receiver keeps it
-    return "-".join(part for part in ("INC", stamp, fingerprint) if part)
 
 
 class FilterModule:

@@ -7,7 +7,9 @@ import json
 import re
 
 import pytest
-from ansible_collections.incident.remediation.plugins.filter.incident_plan import incident_id_from_alert
+from ansible_collections.incident.remediation.plugins.module_utils.incident_id import (
+    from_alert as incident_id_from_alert,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -19,7 +19,7 @@ MODULES = sorted(
     for p in (ROOT / "plugins/modules").glob("*.py")
     if not p.name.startswith("_") and not (ROOT / "plugins/action" / p.name).exists()
 )
-FILTERS = ["memory_max", "set_paths", "incident_plan", "redact_userinfo"]
+FILTERS = ["memory_max", "set_paths", "incident_plan", "incident_id", "redact_userinfo"]
 
 
 def ansible_doc(name: str, kind: str = "module") -> dict:
