@@ -7,26 +7,15 @@ collections path of the configured ansible.cfg.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 from incident_remediation.config import Config
-from incident_remediation.runner import timelines
+from incident_remediation.runner import collection_module, timelines
 
 RENDERER = "ansible_collections.incident.remediation.plugins.plugin_utils.incident_report"
 
 
 def renderer(config: Config):
-    if RENDERER not in sys.modules:
-        from ansible.config.manager import ConfigManager  # noqa: PLC0415  (ansible's config: only to render)
-
-        paths = ConfigManager(conf_file=config.ansible_config or None).get_config_value("COLLECTIONS_PATHS")
-        for path in paths:
-            if path not in sys.path and (Path(path) / "ansible_collections").is_dir():
-                sys.path.append(path)
     try:
-        return importlib.import_module(RENDERER)
+        return collection_module(config, RENDERER)
     except ImportError as exc:
         raise FileNotFoundError(
             f"the incident.remediation collection is not in the collections path of "

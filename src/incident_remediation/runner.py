@@ -211,17 +211,23 @@ def _in_progress(events: list[dict]) -> str:
     return f"between tasks, after task {last_task!r} started" if last_task else "no task had started yet"
 
 
-def collection_text(config: Config):
-    """The collection's own text helpers (plugins/module_utils/text.py, the one place URL credentials are
-    redacted), found through the collections path of the configured ansible.cfg: the one the playbooks ran with."""
-    if TEXT not in sys.modules:
-        from ansible.config.manager import ConfigManager  # noqa: PLC0415  (ansible's config: only for a reason)
+def collection_module(config: Config, name: str):
+    """A module of the collection (``ansible_collections.incident.remediation...``), found through the
+    collections path of the configured ansible.cfg: the one the playbooks ran with. Raises ImportError."""
+    if name not in sys.modules:
+        from ansible.config.manager import ConfigManager  # noqa: PLC0415  (ansible's config: only to find it)
 
         paths = ConfigManager(conf_file=config.ansible_config or None).get_config_value("COLLECTIONS_PATHS")
         for path in paths:
             if path not in sys.path and (Path(path) / "ansible_collections").is_dir():
                 sys.path.append(path)
-    return importlib.import_module(TEXT)
+    return importlib.import_module(name)
+
+
+def collection_text(config: Config):
+    """The collection's own text helpers (plugins/module_utils/text.py, the one place URL credentials are
+    redacted)."""
+    return collection_module(config, TEXT)
 
 
 def redacted(config: Config, reason: str) -> str:
