@@ -89,6 +89,14 @@ _value:
     service: {description: The service's name in C(services)., type: str}
     mitigation: {description: The mitigation role, or empty when there is none., type: str}
     options: {description: The mitigation's options (mapping's, then the operator's)., type: dict}
+    ladder:
+      description:
+        - The escalation ladder, each rung a C(mitigation) and its C(options), first tried first; the first rung is
+          O(mitigation) with its options. A service maps an alert to a ladder with C(ladder) (a list of mitigation
+          names or mappings with C(mitigation) and C(options)) instead of C(mitigation). An operator naming the
+          mitigation gets a ladder of that one mitigation. Empty without a mitigation.
+      type: list
+      elements: dict
     severity: {description: The severity as given (label, mapping or V(operator))., type: str}
     level: {description: Its level (V(P0)..V(P3)) or V(unknown)., type: str}
     act: {description: Whether the run may change anything., type: bool}
@@ -157,11 +165,34 @@ def _route(entry, where: str) -> dict:
     if isinstance(entry, str):
         entry = {"mitigation": entry}
     if not isinstance(entry, dict):
-        _fail(f"{where} must be a mitigation name or a mapping with mitigation, options, severity")
-    unknown = set(entry) - {"mitigation", "options", "severity"}
+        _fail(f"{where} must be a mitigation name or a mapping with mitigation (or ladder), options, severity")
+    unknown = set(entry) - {"mitigation", "options", "severity", "ladder"}
     if unknown:
-        _fail(f"{where} has unknown keys {sorted(unknown)} (allowed: mitigation, options, severity)")
+        _fail(f"{where} has unknown keys {sorted(unknown)} (allowed: mitigation, options, severity, ladder)")
+    if "ladder" in entry:
+        if "mitigation" in entry or "options" in entry:
+            _fail(f"{where} has a ladder: its first rung is the mitigation (give mitigation and options in the rungs)")
+        rungs = entry["ladder"]
+        if not isinstance(rungs, list) or not rungs:
+            _fail(f"{where}.ladder must be a list of mitigations, first tried first")
+        ladder = [_rung(rung, f"{where}.ladder[{number}]") for number, rung in enumerate(rungs)]
+        names = [rung["mitigation"] for rung in ladder]
+        if len(set(names)) != len(names):
+            _fail(f"{where}.ladder names a mitigation twice ({names}): a rung that did not help is not tried again")
+        return {**entry, "mitigation": ladder[0]["mitigation"], "options": ladder[0]["options"], "ladder": ladder}
     return entry
+
+
+def _rung(rung, where: str) -> dict:
+    """One rung of an escalation ladder: a mitigation and its options."""
+    if isinstance(rung, str):
+        rung = {"mitigation": rung}
+    if not isinstance(rung, dict) or set(rung) - {"mitigation", "options"} or "mitigation" not in rung:
+        _fail(f"{where} must be a mitigation name or a mapping with mitigation and options")
+    name = str(rung["mitigation"])
+    if name not in MITIGATIONS:
+        _fail(f"{where}: unknown mitigation {name!r} (one of {', '.join(MITIGATIONS)})")
+    return {"mitigation": name, "options": _options(name, rung.get("options") or {}, {})}
 
 
 def _service(services: dict, given: str, alert: dict) -> str:
@@ -248,11 +279,18 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     severity = (parsed["labels"].get("severity") or str(route.get("severity") or "")) if parsed else "operator"
     level = (levels or {}).get(severity.lower(), "unknown") if parsed else "operator"
     act, decision = _decide(parsed, chosen, level, list(act_on or []), bool(diagnose_only))
+    # the mapping's options are its mitigation's: an operator choosing another one does not get them
+    route_options = (route.get("options") or {}) if chosen == route.get("mitigation") else {}
+    options = _options(chosen, route_options, options or {})
+    # the escalation ladder: the route's rungs when the mitigation is the route's, else the one mitigation
+    ladder = route.get("ladder") if chosen and not mitigation and route.get("ladder") else []
+    ladder = [{"mitigation": chosen, "options": options}, *ladder[1:]] if chosen else []
     return {
         "id": str(incident_id),
         "service": name,
         "mitigation": chosen,
-        "options": _options(chosen, route.get("options") or {}, options or {}),
+        "options": options,
+        "ladder": ladder,
         "severity": severity or "unknown",
         "level": level,
         "act": act,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.filter.incident_plan import (
@@ -151,3 +153,55 @@ def test_expression_from_generator_url():
 
 def test_filter_is_registered():
     assert FilterModule().filters()["incident_plan"] is incident_plan
+
+
+LADDERED = {
+    "relay-app": {
+        "unit": "supervisor.service",
+        "alerts": {
+            "RelayDown": {"ladder": [{"mitigation": "restart", "options": {"force": True}}, "rollback"],
+                          "severity": "critical"},
+        },
+    },
+}  # fmt: skip
+
+
+def test_an_alert_mapped_to_a_ladder_plans_its_rungs_first_tried_first():
+    decided = incident_plan(alert("RelayDown"), services=LADDERED, levels=LEVELS, act_on=ACT_ON)
+    assert decided["mitigation"] == "restart" and decided["options"] == {"force": True} and decided["act"]
+    assert decided["ladder"] == [
+        {"mitigation": "restart", "options": {"force": True}},
+        {"mitigation": "rollback", "options": {}},
+    ]
+
+
+def test_a_mitigation_without_a_ladder_is_a_ladder_of_one_and_an_operator_choice_too():
+    assert plan(alert())["ladder"] == [{"mitigation": "restart", "options": {}}]
+    chosen = incident_plan(alert("RelayDown"), services=LADDERED, mitigation="rollback", levels=LEVELS, act_on=ACT_ON)
+    assert chosen["ladder"] == [{"mitigation": "rollback", "options": {}}]
+    assert plan(alert("NobodyMapsThis"), service="demo-app")["ladder"] == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"ladder": []}, "must be a list of mitigations"),
+        ({"ladder": "restart"}, "must be a list of mitigations"),
+        ({"ladder": ["restart", "reboot"]}, "ladder[1]: unknown mitigation 'reboot'"),
+        ({"ladder": ["restart", "restart"]}, "names a mitigation twice"),
+        ({"ladder": [{"mitigation": "rollback", "options": {"escalate": True}}]}, "rollback does not take"),
+        ({"ladder": ["restart"], "mitigation": "restart"}, "its first rung is the mitigation"),
+        ({"ladder": [{"options": {}}]}, "must be a mitigation name or a mapping"),
+    ],
+)
+def test_a_bad_ladder_is_refused_naming_where(entry, message):
+    services = {"relay-app": {"unit": "s.service", "alerts": {"RelayDown": entry}}}
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        incident_plan(alert("RelayDown", severity="critical"), services=services, levels=LEVELS, act_on=ACT_ON)
+
+
+def test_an_operator_choosing_another_mitigation_for_a_mapped_alert_does_not_get_the_mappings_options():
+    """The mapping's options belong to its mitigation: HighErrorRate's escalate=true made a rollback chosen by an
+    operator fail ("rollback does not take the options ['escalate']"), and a restart's force forced a rollback."""
+    assert plan(alert("HighErrorRate"), mitigation="rollback")["options"] == {}
+    assert plan(alert("HighErrorRate"), mitigation="restart")["options"] == {"escalate": True}
