@@ -88,7 +88,12 @@ _value:
     id: {description: The incident id., type: str}
     service: {description: The service's name in C(services)., type: str}
     mitigation: {description: The mitigation role, or empty when there is none., type: str}
-    options: {description: The mitigation's options (mapping's, then the operator's)., type: dict}
+    options:
+      description:
+        - The mitigation's options (the mapping's, then the operator's), each default filled in and each value
+          typed (C(force=true) given as text is the boolean V(true)).
+        - The defaults are written once, in C(plugins/module_utils/mitigations.py).
+      type: dict
     ladder:
       description:
         - The escalation ladder, each rung a C(mitigation) and its C(options), first tried first; the first rung is
@@ -117,7 +122,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.module_utils.incident_id import INCIDENT_ID, from_alert
-from ansible_collections.incident.remediation.plugins.module_utils.mitigations import MITIGATIONS
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import (
+    MITIGATIONS,
+    ResultError,
+    complete_options,
+)
 
 
 def _fail(message: str):
@@ -216,15 +225,18 @@ def _service(services: dict, given: str, alert: dict) -> str:
 
 
 def _options(mitigation: str, route_options, given) -> dict:
+    """The mapping's options, then the operator's, every default filled in and each value typed."""
     for where, value in (("the alert mapping's options", route_options), ("options", given)):
         if not isinstance(value, dict):
             _fail(f"{where} must be a mapping, got {type(value).__name__}")
     options = {**route_options, **given}
-    unknown = set(options) - MITIGATIONS.get(mitigation, set())
-    if mitigation and unknown:
-        allowed = ", ".join(sorted(MITIGATIONS[mitigation])) or "none"
-        _fail(f"{mitigation} does not take the options {sorted(unknown)} (it takes: {allowed})")
-    return options
+    if not mitigation:
+        return options
+    try:
+        return complete_options(mitigation, options)
+    except ResultError as exc:
+        _fail(str(exc))
+    return {}
 
 
 def _decide(alert: dict, mitigation: str, level: str, act_on: list, diagnose_only: bool) -> tuple[bool, str]:

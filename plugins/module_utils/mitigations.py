@@ -9,15 +9,18 @@ docs/mitigation-contract.md; ``mitigation_result`` builds and checks the result 
 
 from __future__ import annotations
 
-# Each mitigation (a role of the collection) and the options an incident may pass it.
-MITIGATIONS: dict[str, frozenset[str]] = {
-    "restart": frozenset({"force", "escalate"}),
-    "rollback": frozenset({"version", "force"}),
-    "cache_purge": frozenset({"allow_tampered"}),
-    "memory_limit": frozenset({"instances", "value"}),
-    "proxy_config": frozenset({"state", "http_proxy", "https_proxy"}),
-    "config_change": frozenset({"set", "remove", "api_url", "body", "apply"}),
+# Each mitigation (a role of the collection), the options an incident may pass it and their defaults: the one
+# place an option's default is written (the plan fills them in, typed). None: no default, the option's absence
+# means something (proxy_config takes the service's proxies, config_change the file variant).
+OPTIONS: dict[str, dict[str, object]] = {
+    "restart": {"force": False, "escalate": False},
+    "rollback": {"version": "", "force": False},
+    "cache_purge": {"allow_tampered": False},
+    "memory_limit": {"instances": 0, "value": ""},
+    "proxy_config": {"state": "present", "http_proxy": None, "https_proxy": None},
+    "config_change": {"set": {}, "remove": [], "api_url": None, "body": {}, "apply": "restart"},
 }
+MITIGATIONS: dict[str, frozenset[str]] = {name: frozenset(options) for name, options in OPTIONS.items()}
 
 # fixed: the role changed the host and proved the change; unchanged: nothing needed doing (and nothing
 # was done); refused: a safety limit stopped it before it acted (a budget, a guard, bad input);
@@ -114,3 +117,39 @@ def proved(result, kind: str) -> bool:
     return isinstance(result, dict) and any(
         isinstance(entry, dict) and entry.get("kind") == kind for entry in result.get("verified") or []
     )
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _typed(mitigation: str, option: str, value, default):
+    if isinstance(default, bool):
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in _TRUE + _FALSE:
+            return value if isinstance(value, bool) else text in _TRUE
+    elif isinstance(default, int):
+        try:
+            if not isinstance(value, bool) and int(str(value)) >= 0:
+                return int(str(value))
+        except ValueError:
+            pass
+    elif default is None or isinstance(default, str):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(value, type(default)):
+        return value
+    kind = "a boolean" if isinstance(default, bool) else "a whole number" if isinstance(default, int) else (
+        "text" if default is None or isinstance(default, str) else f"a {type(default).__name__}")  # fmt: skip
+    raise ResultError(f"option {option} of {mitigation} must be {kind}, got {value!r}")
+
+
+def complete_options(mitigation: str, given: dict) -> dict:
+    """``given`` with every option's default filled in and each value typed; raises ResultError when one is not."""
+    defaults = OPTIONS[mitigation]
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ResultError(f"{mitigation} does not take the options {unknown} (it takes: {', '.join(sorted(defaults))})")
+    typed = {key: value for key, value in defaults.items() if value is not None}
+    for key, value in given.items():
+        typed[key] = _typed(mitigation, key, value, defaults[key])
+    return typed

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import yaml
-from ansible_collections.incident.remediation.plugins.module_utils.mitigations import MITIGATIONS
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import MITIGATIONS, OPTIONS
 
 from incident_remediation import cli
 
@@ -55,3 +55,13 @@ def test_the_tests_that_run_every_mitigation_run_all_of_them_and_no_other():
     assert tables["test_check_mode.py"] == NAMES and tables["test_unit_lock.py"] == NAMES
     for name, keys in tables.items():
         assert keys <= NAMES, f"{name} names mitigations that do not exist: {sorted(keys - NAMES)}"
+
+
+def test_the_per_mitigation_playbooks_default_each_option_as_the_one_source_does():
+    """The playbooks turn -e variables into options; where they write a default it is the one of OPTIONS."""
+    for name, defaults in OPTIONS.items():
+        text = (ROOT / "playbooks" / f"{name}.yml").read_text()
+        written = dict(re.findall(r"(\w+) \| default\(([^()]*)\)", text))
+        assert written, name
+        for option, default in written.items():
+            assert yaml.safe_load(default) == defaults[option], f"{name}.yml: {option} defaults to {default}"

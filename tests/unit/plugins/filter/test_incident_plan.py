@@ -78,7 +78,7 @@ def test_the_mappings_severity_and_options_apply_and_the_operator_overrides_them
     decided = plan(alert("HighErrorRate"), options={"force": True})
     assert (decided["severity"], decided["level"], decided["act"]) == ("sev-2", "P1", True)
     assert decided["options"] == {"escalate": True, "force": True}
-    assert plan(alert("HighErrorRate"), options={"escalate": False})["options"] == {"escalate": False}
+    assert plan(alert("HighErrorRate"), options={"escalate": False})["options"] == {"escalate": False, "force": False}
 
 
 @pytest.mark.parametrize("severity", ["warning", "sev-4", "unheard-of", None])
@@ -168,17 +168,21 @@ LADDERED = {
 
 def test_an_alert_mapped_to_a_ladder_plans_its_rungs_first_tried_first():
     decided = incident_plan(alert("RelayDown"), services=LADDERED, levels=LEVELS, act_on=ACT_ON)
-    assert decided["mitigation"] == "restart" and decided["options"] == {"force": True} and decided["act"]
+    assert (
+        decided["mitigation"] == "restart"
+        and decided["options"] == {"force": True, "escalate": False}
+        and decided["act"]
+    )
     assert decided["ladder"] == [
-        {"mitigation": "restart", "options": {"force": True}},
-        {"mitigation": "rollback", "options": {}},
+        {"mitigation": "restart", "options": {"force": True, "escalate": False}},
+        {"mitigation": "rollback", "options": {"version": "", "force": False}},
     ]
 
 
 def test_a_mitigation_without_a_ladder_is_a_ladder_of_one_and_an_operator_choice_too():
-    assert plan(alert())["ladder"] == [{"mitigation": "restart", "options": {}}]
+    assert plan(alert())["ladder"] == [{"mitigation": "restart", "options": {"force": False, "escalate": False}}]
     chosen = incident_plan(alert("RelayDown"), services=LADDERED, mitigation="rollback", levels=LEVELS, act_on=ACT_ON)
-    assert chosen["ladder"] == [{"mitigation": "rollback", "options": {}}]
+    assert chosen["ladder"] == [{"mitigation": "rollback", "options": {"version": "", "force": False}}]
     assert plan(alert("NobodyMapsThis"), service="demo-app")["ladder"] == []
 
 
@@ -203,5 +207,29 @@ def test_a_bad_ladder_is_refused_naming_where(entry, message):
 def test_an_operator_choosing_another_mitigation_for_a_mapped_alert_does_not_get_the_mappings_options():
     """The mapping's options belong to its mitigation: HighErrorRate's escalate=true made a rollback chosen by an
     operator fail ("rollback does not take the options ['escalate']"), and a restart's force forced a rollback."""
-    assert plan(alert("HighErrorRate"), mitigation="rollback")["options"] == {}
-    assert plan(alert("HighErrorRate"), mitigation="restart")["options"] == {"escalate": True}
+    assert plan(alert("HighErrorRate"), mitigation="rollback")["options"] == {"version": "", "force": False}
+    assert plan(alert("HighErrorRate"), mitigation="restart")["options"] == {"escalate": True, "force": False}
+
+
+def test_every_option_default_is_filled_in_and_each_value_typed():
+    """The defaults are written once (module_utils/mitigations.py); -e force=true arrives as text."""
+    assert plan({}, service="demo-app", incident_id="OPS-1", mitigation="memory_limit",
+                options={"instances": "200"})["options"] == {"instances": 200, "value": ""}  # fmt: skip
+    proxy = plan({}, service="demo-app", incident_id="OPS-1", mitigation="proxy_config")["options"]
+    assert proxy == {"state": "present"}  # no proxy given: the service's own, decided by the role
+    assert plan({}, service="demo-app", incident_id="OPS-1", mitigation="restart",
+                options={"force": "yes"})["options"]["force"] is True  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mitigation", "options", "message"),
+    [
+        ("restart", {"force": "maybe"}, "option force of restart must be a boolean, got 'maybe'"),
+        ("memory_limit", {"instances": "-3"}, "option instances of memory_limit must be a whole number"),
+        ("config_change", {"set": "log_level=debug"}, "option set of config_change must be a dict"),
+        ("rollback", {"version": ["1.0"]}, "option version of rollback must be text"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_refused_naming_it(mitigation, options, message):
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        plan({}, service="demo-app", incident_id="OPS-1", mitigation=mitigation, options=options)
