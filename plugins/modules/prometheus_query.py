@@ -78,6 +78,16 @@ options:
         returns series only while the alert fires. Excludes O(threshold); O(hold) and O(wait) apply.
     type: bool
     default: false
+  alert_rule:
+    description:
+      - The name of an alerting rule that must exist in Prometheus (its C(/api/v1/rules)) for the answer to mean
+        anything, with static labels that agree with O(match_labels). Checked before the first query (an
+        unreachable Prometheus is waited for, as for the query).
+      - For O(absent) checks of C(ALERTS), an alert whose name no rule of Prometheus has (sent by another
+        source, or forged) never has an C(ALERTS) series, so its absence would prove nothing. The module then
+        fails at once, saying so, instead of passing vacuously.
+    type: str
+    default: ""
   bearer_token:
     description:
       - "Sent as C(Authorization: Bearer <token>). Never logged. Falls back to E(PROMETHEUS_BEARER_TOKEN)."
@@ -115,6 +125,16 @@ EXAMPLES = r"""
     url: "{{ prometheus_url }}"
     query: ALERTS
     match_labels: {alertname: ServiceDown, instance: "web1:8080", job: demo-app}
+    absent: true
+    hold: 30
+    wait: 60
+
+- name: Verify the alert is over, only if Prometheus evaluates a rule of that name (else no proof at all)
+  incident.remediation.prometheus_query:
+    url: "{{ prometheus_url }}"
+    query: ALERTS
+    match_labels: "{{ alert_labels }}"
+    alert_rule: "{{ alert_labels.alertname }}"
     absent: true
     hold: 30
     wait: 60
@@ -165,6 +185,12 @@ elapsed:
   description: Seconds spent.
   returned: always
   type: float
+rules:
+  description: With O(alert_rule), the alerting rules of that name whose labels agree (group, file, expression).
+  returned: when O(alert_rule) is given
+  type: list
+  elements: dict
+  sample: [{"group": "demo", "file": "/etc/prometheus/rules.yml", "query": "up{job=\"demo\"} == 0"}]
 warnings_from_prometheus:
   description: Warnings Prometheus attached to the last answer.
   returned: always
@@ -226,6 +252,8 @@ def make_check(params: dict, client):
     def check() -> tuple[bool, dict]:
         seen = {"series": [], "value": None, "error": "", "warnings": []}
         try:
+            if params["alert_rule"] and check.rules is None:
+                check.rules = alert_rules(params, client)  # once it is known; an unreachable Prometheus is waited for
             answer = client.call_json("GET", endpoint, query={"query": params["query"]})
         except TransportError as exc:
             seen["error"] = f"cannot reach Prometheus at {redact_userinfo(params['url'])}: {exc.reason}"
@@ -253,7 +281,38 @@ def make_check(params: dict, client):
         satisfied, seen["value"] = evaluate(seen["series"], params)
         return satisfied, seen
 
+    check.rules = None
     return check
+
+
+def alert_rules(params: dict, client) -> list[dict]:
+    """The alerting rules named ``alert_rule`` whose static labels agree with ``match_labels``; fails without one."""
+    name = params["alert_rule"]
+    endpoint = params["url"].rstrip("/") + "/api/v1/rules"
+    answer = client.call_json("GET", endpoint, query={"type": "alert"})  # errors: retried by the check
+    groups = (answer.get("data") or {}).get("groups") if isinstance(answer, dict) else None
+    if not isinstance(groups, list):
+        raise QueryFailed(f"unexpected answer from Prometheus' rules API: {str(answer)[:200]}")
+    named, found = 0, []
+    for group in groups:
+        for rule in (group or {}).get("rules") or []:
+            if not isinstance(rule, dict) or rule.get("type") != "alerting" or rule.get("name") != name:
+                continue
+            named += 1
+            # a templated label ({{ $labels.x }}) is only known once the rule fires: it cannot disagree
+            labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items() if "{{" not in str(v)}
+            if agrees(labels, params["match_labels"]):
+                found.append({"group": str(group.get("name", "")), "file": str(group.get("file", "")),
+                              "query": str(rule.get("query", ""))})  # fmt: skip
+    if not found:
+        why = (f"its {named} rule(s) of that name have labels that disagree with {params['match_labels']}"
+               if named else "it has no alerting rule of that name")  # fmt: skip
+        raise QueryFailed(
+            f"Prometheus does not evaluate alert {name!r} ({why}): an alert Prometheus does not evaluate never has an "
+            "ALERTS series, so its absence proves nothing. Was the alert sent by another source, or is the rule "
+            "missing from Prometheus?"
+        )
+    return found
 
 
 def describe_failure(params: dict, outcome) -> str:
@@ -293,6 +352,7 @@ def main() -> None:
         series={"type": "str", "choices": ["all", "any"], "default": "all"},
         match_labels={"type": "dict", "default": {}},
         absent={"type": "bool", "default": False},
+        alert_rule={"type": "str", "default": ""},
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -308,10 +368,9 @@ def main() -> None:
     if params["threshold"] is None and not params["absent"] and (params["hold"] or params["wait"]):
         module.fail_json(msg="hold and wait need a condition: give comparison and threshold")
     client = client_from_params(params)
+    check = make_check(params, client)
     try:
-        outcome = poll(
-            make_check(params, client), wait=params["wait"], interval=params["interval"], hold=params["hold"]
-        )
+        outcome = poll(check, wait=params["wait"], interval=params["interval"], hold=params["hold"])
     except QueryFailed as exc:
         module.fail_json(msg=str(exc), query=params["query"], satisfied=False)
     seen = outcome.last
@@ -325,6 +384,8 @@ def main() -> None:
         "elapsed": round(outcome.elapsed, 3),
         "warnings_from_prometheus": seen["warnings"],
     }
+    if params["alert_rule"]:
+        result["rules"] = check.rules or []
     if not outcome.satisfied:
         if params["threshold"] is None and not params["absent"]:
             module.fail_json(msg=seen["error"], **result)
