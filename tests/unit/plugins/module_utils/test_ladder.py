@@ -1,0 +1,42 @@
+"""The escalation ladder's decisions (plugins/module_utils/ladder.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.incident.remediation.plugins.module_utils.ladder import next_rung, rung_record
+
+LADDER = [{"mitigation": "restart", "options": {}}, {"mitigation": "rollback", "options": {}}]
+
+
+def failed(name, outcome="failed", message="health did not come back"):
+    return rung_record(name, {"outcome": outcome, "message": message}, restored=False)
+
+
+def test_the_first_rung_comes_first_and_a_restored_service_stops_the_climb():
+    assert next_rung(LADDER, [])["next"] == 0
+    done = next_rung(LADDER, [rung_record("restart", {"outcome": "fixed", "message": "ok"}, restored=True)])
+    assert done == {"next": None, "why": "restart restored the service"}
+
+
+def test_a_rung_that_did_not_restore_the_service_climbs_to_the_next_and_says_why():
+    decided = next_rung(LADDER, [failed("restart")])
+    assert decided == {"next": 1, "why": "restart did not restore the service (failed: health did not come back): "
+                                         "trying rollback"}  # fmt: skip
+    # a budget spent is a refusal of that rung, not of the ladder: the next rung is the escalation
+    assert next_rung(LADDER, [failed("restart", "refused", "refused: restart budget exhausted")])["next"] == 1
+    # a restart that changed nothing and still did not pass verify is not a restored service either
+    unchanged = rung_record("restart", {"outcome": "unchanged", "message": "healthy"}, False, "the alert still fires")
+    assert next_rung(LADDER, [unchanged])["next"] == 1
+    assert "(unchanged: the alert still fires)" in next_rung(LADDER, [unchanged])["why"]
+
+
+def test_the_climb_ends_at_the_top_and_never_passes_a_security_stop():
+    top = next_rung(LADDER, [failed("restart"), failed("rollback", message="target broken too")])
+    assert top["next"] is None and top["why"].endswith("(failed: target broken too), and no rung is left")
+    security = next_rung(LADDER, [failed("restart", "security", "SECURITY: 5 artifacts tampered")])
+    assert security["next"] is None and "suspected tampering" in security["why"]
+    assert next_rung([], []) == {"next": None, "why": "no mitigation to try"}
+
+
+def test_a_rung_without_a_result_is_a_failure_named_as_such():
+    record = rung_record("restart", None, restored=False)
+    assert record["outcome"] == "failed" and record["message"] == "no result handed back"
