@@ -42,13 +42,14 @@ test: setup image lint unit integration e2e molecule
 	@echo "make test: all passed"
 
 # Benchmarks (not tests): figures, ratios and plots written into docs/benchmarks/.
+# BENCH_ARGS goes to restart.py and fleet.py, e.g. make bench-restart BENCH_ARGS=--mitogen
 bench: bench-restart bench-fleet bench-load bench-token
 
 bench-restart: image
-	$(VENV)/python bench/restart.py --publish
+	$(VENV)/python bench/restart.py --publish $(BENCH_ARGS)
 
 bench-fleet: image
-	$(VENV)/python bench/fleet.py --publish
+	$(VENV)/python bench/fleet.py --publish $(BENCH_ARGS)
 
 bench-load: setup
 	$(VENV)/python bench/load.py --publish

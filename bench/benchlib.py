@@ -6,6 +6,8 @@ writes the JSON and the plots into docs/benchmarks/, where the committed results
 
 from __future__ import annotations
 
+import collections
+import importlib.metadata
 import json
 import os
 import platform
@@ -21,6 +23,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 RESULTS = ROOT / "bench" / "results"
 PUBLISHED = ROOT / "docs" / "benchmarks"
+
+# What an operator would write by hand: restart the unit, wait until it answers ready (restart.py, fleet.py).
+BY_HAND = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.systemd_service: {name: demo-app.service, state: restarted}
+    - ansible.builtin.uri: {url: "http://127.0.0.1:8080/health", return_content: true}
+      register: health
+      until: health.json is defined and health.json.status == 'ready'
+      retries: 60
+      delay: 0.2
+"""
+
+# mitogen, opt-in (--mitogen): installed apart from the project (pip --target), never in its requirements.
+MITOGEN_REQUIREMENT = "mitogen>=0.3,<0.4"
+# under the checkout that holds the .venv (a bench/snapshot.sh tree links it), installed once for all
+MITOGEN_LIB = (ROOT / ".venv").resolve().parent / ".cache" / "mitogen" / "lib"
+# Actions that never run a module: the controller does them alone (ansible-core's own action plugins).
+CONTROLLER_ACTIONS = {f"ansible.builtin.{name}" for name in (
+    "set_fact", "assert", "debug", "fail", "include_tasks", "import_tasks", "include_role", "import_role",
+    "include_vars", "validate_argument_spec", "meta", "set_stats", "add_host", "group_by", "pause")}  # fmt: skip
 
 
 def machine() -> dict:
@@ -137,3 +161,98 @@ def stop(proc) -> None:
     if proc and proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def by_hand_playbook(folder: Path) -> Path:
+    """The by-hand playbook written into ``folder``, for ansible-playbook."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "by_hand.yml").write_text(BY_HAND)
+    return folder / "by_hand.yml"
+
+
+def mitogen() -> dict:
+    """mitogen's strategy for ansible-playbook, installed under .cache/mitogen/lib on first use.
+
+    Returns the environment to add (its strategy plugins and ``mitogen_linear``), the extra vars that make
+    the podman hosts use mitogen's own podman connection (``podman`` -> ``mitogen_podman`` under its
+    strategy: with ``containers.podman.podman`` mitogen falls back to Ansible's connection), and its version.
+    """
+    if not (MITOGEN_LIB / "ansible_mitogen").is_dir():
+        print(f"installing {MITOGEN_REQUIREMENT} into {MITOGEN_LIB} ...", flush=True)
+        subprocess.run([str(ROOT / ".venv" / "bin" / "pip"), "install", "--quiet", "--target", str(MITOGEN_LIB),
+                        MITOGEN_REQUIREMENT], check=True)  # fmt: skip
+    version = next(importlib.metadata.distributions(name="mitogen", path=[str(MITOGEN_LIB)])).version
+    return {
+        "env": {
+            "ANSIBLE_STRATEGY_PLUGINS": str(MITOGEN_LIB / "ansible_mitogen" / "plugins" / "strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_linear",
+        },
+        "extra_vars": {"ansible_connection": "podman"},
+        "version": version,
+    }
+
+
+def delegated_actions() -> set[str]:
+    """Actions that every task of the roles and playbooks using them delegates to localhost."""
+    seen: dict[str, set[bool]] = collections.defaultdict(set)
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.count(".") == 2 and not key.startswith("ansible.builtin."):
+                    seen[key].add(node.get("delegate_to") == "localhost")
+                walk(value)
+
+    import yaml  # noqa: PLC0415
+
+    for path in [*ROOT.glob("roles/*/tasks/**/*.yml"), *ROOT.glob("playbooks/**/*.yml")]:
+        try:
+            walk(yaml.safe_load(path.read_text()))
+        except yaml.YAMLError:
+            continue
+    return {action for action, delegated in seen.items() if delegated == {True}}
+
+
+def controller_action_plugins() -> set[str]:
+    """The collection's action plugins that run no module (no ``_execute_module``): done on the controller."""
+    return {f"incident.remediation.{path.stem}" for path in (ROOT / "plugins" / "action").glob("*.py")
+            if "_execute_module" not in path.read_text() and path.stem != "__init__"}  # fmt: skip
+
+
+def timeline_tasks(timeline: Path) -> dict:
+    """The task events of one incident timeline: how many ran (not skipped), by action, and how many reached
+    the host (by action: a module not run by the controller alone and not delegated to localhost)."""
+    events = [json.loads(line) for line in timeline.read_text().splitlines() if line.strip()]
+    tasks = [e for e in events if e.get("event") == "task"]
+    ran = [e for e in tasks if e.get("status") != "skipped"]
+    on_controller = CONTROLLER_ACTIONS | controller_action_plugins() | delegated_actions()
+    reached = [e for e in ran if e["action"] not in on_controller]
+    return {
+        "task_events": len(tasks),
+        "skipped": len(tasks) - len(ran),
+        "run": len(ran),
+        "run_by_action": dict(collections.Counter(e["action"] for e in ran).most_common()),
+        "reached_host": len(reached),
+        "reached_host_by_action": dict(collections.Counter(e["action"] for e in reached).most_common()),
+        "seconds_in_tasks_on_host": round(sum(e.get("elapsed") or 0 for e in reached), 2),
+        "seconds_in_other_tasks": round(sum(e.get("elapsed") or 0 for e in ran if e not in reached), 2),
+    }
+
+
+def podman_counter(folder: Path) -> tuple[Path, Path]:
+    """A podman executable that logs each call's subcommand, then runs podman: (the shim, its log)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log, shim = folder / "podman-calls.log", folder / "podman"
+    real = shutil.which("podman")
+    shim.write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {real} "$@"\n')
+    shim.chmod(0o755)
+    log.write_text("")
+    return shim, log
+
+
+def podman_calls(log: Path) -> dict:
+    calls = collections.Counter(log.read_text().split())
+    return {"total": sum(calls.values()), "by_subcommand": dict(calls.most_common())}

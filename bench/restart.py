@@ -9,10 +9,14 @@ ready as seen from this machine:
   by_hand     a 2-task playbook: ansible.builtin.systemd_service restarted + ansible.builtin.uri until ready
   ours        ansible-playbook incident.remediation.restart (all phases: decide, diagnose, evidence,
               budget, restart, health, verify, close, timeline)
+  ours_mitogen  (with --mitogen) the same playbook under mitogen's strategy (mitogen_linear) and its podman
+              connection; mitogen is installed under .cache/mitogen/lib on first use, not in the project
   receiver    remediate serve: alert POST -> healthy (the same playbook through ansible-runner)
   rulebook    ansible-rulebook 1.3.2, eda.builtin.webhook source, a rule that runs the same playbook:
               POST -> healthy (Event-Driven Ansible as a team would set it up; Java 17)
-Prints medians and ratios, the time per incident phase of `ours`, and writes restart.json;
+Prints medians and ratios, the time per incident phase of `ours`, the tasks of one incident (from its
+timeline: how many ran, by action, how many reached the host; and, from one more untimed run of `ours`
+through a podman that logs its calls, how many podman calls the host cost), and writes restart.json;
 --publish writes it and the plots (restart.png, phases.png) into docs/benchmarks/.
 A benchmark, not a test: these machines are noisy.
 """
@@ -29,22 +33,23 @@ import urllib.request
 from datetime import datetime
 
 import yaml
-from benchlib import ROOT, bar_plot, median, start_rulebook, stop, write
+from benchlib import (
+    ROOT,
+    bar_plot,
+    by_hand_playbook,
+    median,
+    mitogen,
+    podman_calls,
+    podman_counter,
+    start_rulebook,
+    stop,
+    timeline_tasks,
+    write,
+)
 from hosts import PodmanHost, ansible_env, deploy, image_exists, playbook, write_inventory
 from monitoring import Receiver, free_port
 
 HOST = "remediation-bench-restart"
-BY_HAND = """
-- hosts: all
-  gather_facts: false
-  tasks:
-    - ansible.builtin.systemd_service: {name: demo-app.service, state: restarted}
-    - ansible.builtin.uri: {url: "http://127.0.0.1:8080/health", return_content: true}
-      register: health
-      until: health.json is defined and health.json.status == 'ready'
-      retries: 60
-      delay: 0.2
-"""
 
 
 def healthy(host: PodmanHost) -> bool:
@@ -81,14 +86,40 @@ def by_hand(host: PodmanHost, ctx: dict) -> float:
     return wait_healthy(host, start)
 
 
+def run_ours(ctx: dict, folder: str, extra_vars: dict | None = None, **env: str) -> None:
+    """ansible-playbook incident.remediation.restart on the host, its incidents under work/<folder>."""
+    incidents = str(ctx["work"] / folder)
+    done = playbook(ctx["inventory"], "incident.remediation.restart", "--limit", HOST, "-e", "service=demo-app",
+                    "-e", "restart_budget_max=1000", "-e", json.dumps({"incident_evidence_dir": incidents,
+                                                                       **(extra_vars or {})}),
+                    INCIDENT_TIMELINE_DIR=incidents, **env)  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(done.stdout[-2000:] + done.stderr[-2000:])
+
+
 def ours(host: PodmanHost, ctx: dict) -> float:
     start = time.monotonic()
-    done = playbook(ctx["inventory"], "incident.remediation.restart", "--limit", HOST, "-e", "service=demo-app",
-                    "-e", "restart_budget_max=1000", "-e", f"incident_evidence_dir={ctx['work'] / 'incidents'}",
-                    INCIDENT_TIMELINE_DIR=str(ctx["work"] / "incidents"))  # fmt: skip
-    if done.returncode:
-        raise RuntimeError(done.stdout[-2000:])
+    run_ours(ctx, "incidents")
     return wait_healthy(host, start)
+
+
+def ours_mitogen(host: PodmanHost, ctx: dict) -> float:
+    start = time.monotonic()
+    run_ours(ctx, "incidents-mitogen", ctx["mitogen"]["extra_vars"], **ctx["mitogen"]["env"])
+    return wait_healthy(host, start)
+
+
+def count_podman_calls(host: PodmanHost, ctx: dict) -> dict:
+    """One more, untimed, run of ours through a podman that logs each call: what the host cost."""
+    shim, log = podman_counter(ctx["work"] / "podman-counter")
+    crash(host)
+    run_ours(ctx, "incidents-counted", {"ansible_podman_executable": str(shim)})
+    wait_healthy(host, time.monotonic())
+    return podman_calls(log)
+
+
+def newest_timeline(folder):
+    return max(folder.glob("*/timeline.jsonl"), key=lambda p: p.stat().st_mtime)
 
 
 def receiver(host: PodmanHost, ctx: dict) -> float:
@@ -140,7 +171,7 @@ def rulebook(host: PodmanHost, ctx: dict) -> float:
 
 def phases(folder) -> dict:
     """Seconds per incident phase of the newest timeline under ``folder`` (phase start to next start)."""
-    newest = max(folder.glob("*/timeline.jsonl"), key=lambda p: p.stat().st_mtime)
+    newest = newest_timeline(folder)
     marks = []
     for line in newest.read_text().splitlines():
         event = json.loads(line)
@@ -150,10 +181,40 @@ def phases(folder) -> dict:
     return {name: round(times[i + 1][1] - at, 2) for i, (name, at) in enumerate(times[:-1])}
 
 
+def add_mitogen(ctx: dict, methods: dict) -> dict:
+    """ours_mitogen among the methods; what the JSON says of mitogen (its version, how it is turned on)."""
+    try:
+        ctx["mitogen"] = mitogen()
+    except subprocess.CalledProcessError as exc:
+        return {"error": f"installing mitogen failed: {exc}"}
+    methods["ours_mitogen"] = ours_mitogen
+    return {key: ctx["mitogen"][key] for key in ("version", "env", "extra_vars")}
+
+
+def time_rounds(host: PodmanHost, ctx: dict, methods: dict, rounds: int, mitogen_said: dict | None) -> dict:
+    """Seconds of each method in each round; a failing ours_mitogen is recorded and left out of the rest."""
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for round_ in range(1, rounds + 1):
+        for name, method in list(methods.items()):
+            crash(host)
+            try:
+                times[name].append(method(host, ctx))
+            except RuntimeError as exc:
+                if name != "ours_mitogen":
+                    raise
+                mitogen_said["error"] = str(exc)
+                print(f"round {round_}: ours_mitogen failed: {str(exc)[-1500:]}", flush=True)
+                del methods[name], times[name]
+                continue
+            print(f"round {round_}: {name:<12} {times[name][-1]:6.2f} s", flush=True)
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-rulebook", action="store_true", help="skip ansible-rulebook (slow to start)")
+    parser.add_argument("--mitogen", action="store_true", help="also time ours under mitogen (ours_mitogen)")
     parser.add_argument("--publish", action="store_true", help="write the JSON and plots into docs/benchmarks/")
     args = parser.parse_args()
     if not image_exists():
@@ -162,7 +223,7 @@ def main() -> int:
     work = ROOT / ".cache" / "bench-restart"
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
-    (work / "by_hand.yml").write_text(BY_HAND)
+    by_hand_playbook(work)
     host = PodmanHost(HOST, free_port())
     server = eda = None
     try:
@@ -178,15 +239,15 @@ def main() -> int:
                           "bench-token-0123456789abcdef").start()  # fmt: skip
         ctx = {"work": work, "inventory": inventory, "receiver": server, "round": 0}
         methods = {"floor": floor, "by_hand": by_hand, "ours": ours, "receiver": receiver}
+        mitogen_said = add_mitogen(ctx, methods) if args.mitogen else None
         if not args.no_rulebook and (eda := start_eda(ctx)):
             methods["rulebook"] = rulebook
-        times: dict[str, list[float]] = {name: [] for name in methods}
-        for round_ in range(1, args.rounds + 1):
-            for name, method in methods.items():
-                crash(host)
-                times[name].append(method(host, ctx))
-                print(f"round {round_}: {name:<9} {times[name][-1]:6.2f} s", flush=True)
+        times = time_rounds(host, ctx, methods, args.rounds, mitogen_said)
         per_phase = phases(work / "incidents")
+        tasks = timeline_tasks(newest_timeline(work / "incidents"))
+        if "ours_mitogen" in times:
+            mitogen_said["tasks"] = timeline_tasks(newest_timeline(work / "incidents-mitogen"))
+        tasks["podman_calls"] = count_podman_calls(host, ctx)
     finally:
         stop(eda)
         if server:
@@ -202,15 +263,20 @@ def main() -> int:
         "ratio_to_by_hand": {name: medians[name] / medians["by_hand"] for name in medians},
         "receiver_to_rulebook": medians["receiver"] / medians["rulebook"] if "rulebook" in medians else None,
         "ours_phases_seconds": per_phase,
+        "tasks_per_incident": tasks["run"],
+        "ours_tasks": tasks,
+        "mitogen": mitogen_said,
         "goals": {"ours <= by_hand": medians["ours"] <= medians["by_hand"],
                   "receiver <= 0.6x rulebook": bool(result_ratio := medians.get("rulebook"))
                   and medians["receiver"] <= 0.6 * result_ratio},
     }  # fmt: skip
-    print(f"\n{'method':<10} {'median s':>9} {'x floor':>8} {'x by hand':>10}")
+    print(f"\n{'method':<12} {'median s':>9} {'x floor':>8} {'x by hand':>10}")
     for name, value in medians.items():
-        print(f"{name:<10} {value:9.2f} {result['ratio_to_floor'][name]:8.1f} "
+        print(f"{name:<12} {value:9.2f} {result['ratio_to_floor'][name]:8.1f} "
               f"{result['ratio_to_by_hand'][name]:10.2f}")  # fmt: skip
     print(f"phases of ours (s): {per_phase}")
+    print(f"tasks per incident (ours): {tasks['run']} run ({tasks['skipped']} skipped), {tasks['reached_host']} "
+          f"reached the host {tasks['reached_host_by_action']}; podman calls: {tasks['podman_calls']}")  # fmt: skip
     print(f"goals: {result['goals']}")
     folder = write("restart", result, args.publish)
     bar_plot(folder / "restart.png", "Crash to healthy, median of rounds", list(medians), list(medians.values()), "s")
