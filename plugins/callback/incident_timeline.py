@@ -8,10 +8,11 @@ type: notification
 short_description: Write an incident's timeline as JSON lines, and its post-incident report
 version_added: 0.1.0
 description:
-  - For every host of a run that declares an incident (the C(incident) role sets the facts C(incident_plan),
-    C(incident_phase) and C(incident_outcome)), appends one JSON line per event to
+  - For every host of a run that declares an incident, appends one JSON line per event to
     C(<dir>/<incident id>/timeline.jsonl) - time, incident id, host, phase, task, status, changed, elapsed,
-    short result - plus the incident's decision, each phase's start and the outcome.
+    short result - plus the incident's decision, each phase's start and the outcome, which the C(incident)
+    role's bookkeeping actions (M(incident.remediation.incident_phase), M(incident.remediation.incident_outcome))
+    return as explicit events in their results (C(incident_event)); no fact is watched.
   - At the end of the run, prints a summary per incident and host and writes C(report.md) beside the timeline,
     the post-incident review in the runbooks' template, rendered from every run recorded for that incident.
   - Runs without an incident are not recorded, so the callback can stay enabled for every playbook.
@@ -165,22 +166,25 @@ class CallbackModule(CallbackBase):
             self._write(incident_id, event)
         self._emit(host, {"event": "incident", "data": plan})
 
-    def _facts(self, host: str, facts: dict) -> None:
-        if "incident_plan" in facts:
-            self._declare(host, facts["incident_plan"])
-        if isinstance(facts.get("incident_phase"), str) and facts["incident_phase"] != self.phase.get(host):
-            self.phase[host] = facts["incident_phase"]
-            self.phase_started.setdefault(host, []).append((facts["incident_phase"], time.monotonic()))
-            self._emit(host, {"event": "phase"})
-        if isinstance(facts.get("incident_outcome"), dict):
-            self.outcome[host] = facts["incident_outcome"]
-            self._emit(host, {"event": "outcome", "data": facts["incident_outcome"]})
+    def _events(self, host: str, events) -> None:
+        """The explicit events of the incident role's bookkeeping actions (incident_phase, incident_outcome)."""
+        for event in events if isinstance(events, list) else []:
+            kind = event.get("event") if isinstance(event, dict) else None
+            if kind == "incident":
+                self._declare(host, event.get("data"))
+            elif kind == "phase" and isinstance(event.get("phase"), str) and event["phase"] != self.phase.get(host):
+                self.phase[host] = event["phase"]
+                self.phase_started.setdefault(host, []).append((event["phase"], time.monotonic()))
+                self._emit(host, {"event": "phase"})
+            elif kind == "outcome" and isinstance(event.get("data"), dict):
+                self.outcome[host] = event["data"]
+                self._emit(host, {"event": "outcome", "data": event["data"]})
 
     def _task_event(self, result, status: str) -> None:
         host, task = result._host.get_name(), result._task
         data = result_data(result)
-        if status in ("ok", "changed") and isinstance(data.get("ansible_facts"), dict):
-            self._facts(host, data["ansible_facts"])
+        if status in ("ok", "changed", "failed") and "incident_event" in data:
+            self._events(host, data["incident_event"])
         started = self.started.pop((host, task._uuid), None)
         text = short_result(data, status, self.limit)
         if status in ("failed", "unreachable"):

@@ -183,6 +183,10 @@ def _actions(outcomes: dict) -> list[str]:
             done += " not run (diagnosis only)"
         lines.append(f"### {_text(host)}: {_text(done)}")
         lines.append("")
+        said = outcome.get("result")  # what the mitigation itself said it did (docs/mitigation-contract.md)
+        if isinstance(said, dict) and said.get("outcome"):
+            text = f"Mitigation {outcome.get('mitigation')}: {said.get('outcome')}, {said.get('message') or ''}"
+            lines.append(f"- {_text(text)}")
         lines += [f"- {_text(_step(step))}" for step in outcome.get("actions") or []]
         silence = outcome.get("silence") or {}
         if isinstance(silence, dict) and silence:

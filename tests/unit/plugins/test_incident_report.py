@@ -59,3 +59,14 @@ def test_command_line(tmp_path, capsys):
     assert main([str(path)]) == 0 and "# Post-Incident Review" in capsys.readouterr().out
     assert main([]) == 2 and "usage: incident_report TIMELINE.jsonl" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 1
+
+
+def test_the_mitigations_own_outcome_and_message_are_shown():
+    """A no-op run says so: the report shows what the mitigation itself said it did (its result)."""
+    unchanged = {"status": "resolved", "mitigation": "cache_purge", "actions": [],
+                 "reason": "verified healthy; the cache_purge changed nothing: all 40 artifacts match: nothing purged",
+                 "result": {"outcome": "unchanged", "changed": False,
+                            "message": "all 40 artifacts match the manifest: nothing purged"}}  # fmt: skip
+    report = render([*EVENTS[:-1], {**EVENTS[-1], "data": unchanged}])
+    assert "### web1: cache\\_purge" in report or "### web1: cache_purge" in report
+    assert "- Mitigation cache_purge: unchanged, all 40 artifacts match the manifest: nothing purged" in report

@@ -1,8 +1,8 @@
 """incident_timeline through a real ansible-playbook run: every path of the callback is exercised.
 
-The playbook declares an incident the way the incident role does (facts incident_plan,
-incident_phase, incident_outcome) on two hosts, with changed, failed-and-rescued, skipped,
-looped and no_log tasks.
+The playbook declares an incident the way the incident role does (its bookkeeping actions incident_phase
+and incident_outcome, whose results carry the timeline's events) on two hosts, with changed,
+failed-and-rescued, skipped, looped and no_log tasks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ SECRET = "s3cr3t-token-value"
 
 
 def phase(name):
-    return {"name": f"Enter {name}", "ansible.builtin.set_fact": {"incident_phase": name}}
+    return {"name": f"Enter {name}", "incident.remediation.incident_phase": {"phase": name}}
+
+
+def declare(plan):
+    return {"name": "Declare", "incident.remediation.incident_phase": {
+        "phase": "acknowledge", "plan": plan, "services": {"svc": {"unit": "svc.service"}}}}  # fmt: skip
 
 
 # fmt: off
@@ -30,12 +35,10 @@ PLAY = {
     "gather_facts": False,
     "tasks": [
         {"name": "Before the incident is known", "ansible.builtin.command": "true", "changed_when": False},
-        phase("acknowledge"),
-        {"name": "Declare", "ansible.builtin.set_fact": {
-            "incident_plan": {"id": "INC-TEST-1", "service": "svc", "mitigation": "restart", "level": "P0",
-                              "severity": "critical", "act": True, "decision": "act: test",
-                              "alert": {"name": "ServiceDown", "starts_at": "2026-11-23T10:00:00Z",
-                                        "annotations": {"summary": "it | broke"}}}}},
+        declare({"id": "INC-TEST-1", "service": "svc", "mitigation": "restart", "level": "P0",
+                 "severity": "critical", "act": True, "decision": "act: test",
+                 "alert": {"name": "ServiceDown", "starts_at": "2026-11-23T10:00:00Z",
+                           "annotations": {"summary": "it | broke"}}}),
         phase("diagnose"),
         {"name": "Secret step", "ansible.builtin.debug": {"msg": SECRET}, "no_log": True},
         {"name": "Loop", "ansible.builtin.command": "echo {{ item }}", "loop": [1, 2], "changed_when": True},
@@ -44,11 +47,10 @@ PLAY = {
             {"name": "Break on h2", "ansible.builtin.command": "false", "when": "inventory_hostname == 'h2'"},
         ], "rescue": [{"name": "Rescued", "ansible.builtin.set_fact": {"why": "{{ ansible_failed_result.msg }}"}}]},
         phase("close"),
-        {"name": "Outcome", "ansible.builtin.set_fact": {"incident_outcome": {
-            "status": "{{ 'failed' if why is defined else 'resolved' }}", "reason": "{{ why | default('ok') }}",
-            "mitigation": "restart", "ended": "2026-11-23T10:05:00",
+        {"name": "Outcome", "incident.remediation.incident_outcome": {
+            "plan": "{{ incident_plan }}", "failure": "{{ {'msg': why} if why is defined else {} }}", "fail": False,
             "actions": [{"step": "restart", "outcome": "healthy again", "seconds": 2.5}],
-            "verification": [{"check": "health", "result": "ready"}]}}},
+            "proved": [{"check": "health", "kind": "health", "result": "ready"}]}},
     ],
 }
 # fmt: on
@@ -129,8 +131,8 @@ def test_a_run_without_incident_writes_nothing(tmp_path):
 
 
 def test_an_unusable_incident_id_is_refused_with_a_warning(tmp_path):
-    declare = {"name": "Declare", "ansible.builtin.set_fact": {"incident_plan": {"id": "../../etc"}}}
-    play = {"name": "bad", "hosts": "h1", "gather_facts": False, "tasks": [declare]}
+    play = {"name": "bad", "hosts": "h1", "gather_facts": False,
+            "tasks": [declare({"id": "../../etc", "service": "svc"})]}  # fmt: skip
     done = run(tmp_path, play)
     assert "declared an unusable incident id '../../etc'" in done.stdout + done.stderr
     assert not (tmp_path / "inc").exists()
@@ -141,7 +143,7 @@ def test_a_timeline_that_cannot_be_written_warns_once_and_never_fails_the_run(tm
     done = run(tmp_path, PLAY)
     output = done.stdout + done.stderr
     assert output.count("cannot write the timeline of INC-TEST-1") == 1, output
-    assert "h1: resolved - ok" in done.stdout, "the outcome is still shown"
+    assert "h1: resolved - verified healthy" in done.stdout, "the outcome is still shown"
     assert "(incomplete: " in done.stdout and "event(s) could not be written)" in done.stdout
 
 
@@ -176,12 +178,12 @@ def hostile_play(summary: str, secret: str) -> dict:
     """PLAY with the alert's summary and a failure naming a proxy URL with credentials (as the proxy_config
     role's messages once did), in the plan, a task's message and the outcome."""
     by_name = {t["name"]: t for t in PLAY["tasks"]}
-    plan = {**by_name["Declare"]["ansible.builtin.set_fact"]["incident_plan"], "decision": f"act: test {secret}",
+    plan = {**by_name["Declare"]["incident.remediation.incident_phase"]["plan"], "decision": f"act: test {secret}",
             "alert": {"name": "ServiceDown", "starts_at": "2026-11-23T10:00:00Z",
                       "annotations": {"summary": "{{ summary }}"}}}  # fmt: skip
     fail = {"name": "Break on h2", "ansible.builtin.fail": {"msg": f"{{{{ summary }}}} via {secret}\x1b[2J"},
             "when": "inventory_hostname == 'h2'"}  # fmt: skip
-    replaced = {"Declare": {"name": "Declare", "ansible.builtin.set_fact": {"incident_plan": plan}},
+    replaced = {"Declare": declare(plan),
                 "Act": {**by_name["Act"], "block": [fail]}}  # fmt: skip
     return {**PLAY, "vars": {"summary": summary}, "tasks": [replaced.get(t["name"], t) for t in PLAY["tasks"]]}
 

@@ -1,0 +1,113 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""incident_phase: enter one of the incident's phases, with the bookkeeping that goes with it.
+
+Runs in the controller's worker (no module run). Documentation: plugins/modules/incident_phase.py.
+Returns the timeline's events explicitly (``incident_event``), read by the incident_timeline callback.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import proved
+from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
+    PHASES,
+    expire_silence,
+    failure_class,
+    quarantine_decision,
+    refusal_after_wait,
+    status,
+)
+
+ARGUMENTS = {
+    "phase": {"type": "str", "required": True, "choices": list(PHASES)},
+    "plan": {"type": "dict"},
+    "services": {"type": "dict", "default": {}},
+    "prometheus_url": {"type": "str", "default": ""},
+    "alertmanager_url": {"type": "str", "default": ""},
+    "evidence_dir": {"type": "str", "default": ""},
+    "host": {"type": "dict"},
+    "quarantine_dir": {"type": "str", "default": ""},
+    "waited_for": {"type": "dict"},
+    "result": {"type": "dict"},
+    "failure": {"type": "raw"},
+    "silence_on_failure": {"type": "str", "default": "keep", "choices": ["keep", "expire"]},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENTS)
+        task_vars = task_vars or {}
+        phase = args["phase"]
+        host_name = task_vars.get("inventory_hostname", "?")
+        facts: dict = {"incident_phase": phase}
+        events: list[dict] = [{"event": "phase", "phase": phase}]
+        plan = args["plan"] if args["plan"] is not None else task_vars.get("incident_plan")
+        if not isinstance(plan, dict) or not plan.get("id"):
+            return {
+                **result,
+                "failed": True,
+                "msg": f"incident_phase {phase}: no incident plan (plan, or the fact incident_plan)",
+            }
+        service = task_vars.get("_incident_service") or {}
+        msg = f"incident {plan['id']}: {phase}"
+        if phase == "acknowledge":
+            if args["plan"] is None:
+                return {**result, "failed": True, "msg": "incident_phase acknowledge: plan is required"}
+            service = (args["services"] or {}).get(plan.get("service"))
+            if not isinstance(service, dict):
+                said = f"incident_phase: service {plan.get('service')!r} is not described in services"
+                return {**result, "failed": True, "msg": said}
+            facts.update(self._acknowledge(args, plan, service, host_name))
+            events.append({"event": "incident", "data": plan})
+            msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
+        elif phase == "diagnose" and args["host"] is not None:
+            decision = quarantine_decision(plan, args["host"], service.get("unit", "?"), args["quarantine_dir"])
+            if decision:
+                plan = {**plan, "act": False, "decision": decision}
+                facts["incident_plan"] = plan
+                events.insert(0, {"event": "incident", "data": plan})
+            msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
+        elif phase == "resolve" and args["host"] is not None:
+            # read again after waiting for another run's lease: what it left may forbid acting
+            holder = (args["waited_for"] or {}).get("owner", "?")
+            refusal = refusal_after_wait(args["host"], service.get("unit", "?"), holder)
+            if refusal:
+                return {**result, "failed": True, "incident_refused": True, "msg": refusal}
+            return {**result, "changed": False, "msg": f"{service.get('unit', '?')} may be acted on after waiting"}
+        elif phase == "verify":
+            mitigation = args["result"] or {}
+            facts["_incident_check_health"] = not proved(mitigation, "health")
+            facts["_incident_check_queries"] = not proved(mitigation, "queries")
+            facts["_incident_check_unit"] = not proved(mitigation, "unit") and not proved(mitigation, "health")
+            skipped = [kind for kind in ("health", "queries", "unit") if not facts[f"_incident_check_{kind}"]]
+            msg += f" (proved by the mitigation, not again: {', '.join(skipped)})" if skipped else ""
+        elif phase == "close":
+            klass = failure_class(args["failure"], args["result"]) if plan.get("act") else ""
+            state = status(bool(plan.get("act")), bool(self._task.check_mode), klass)
+            facts["_incident_status"] = state
+            facts["_incident_expire_silence"] = expire_silence(state, klass, args["silence_on_failure"])
+            msg += f": {state}"
+        return {**result, "changed": False, "ansible_facts": facts, "incident_event": events, "msg": msg}
+
+    @staticmethod
+    def _acknowledge(args: dict, plan: dict, service: dict, host_name: str) -> dict:
+        evidence_dir = args["evidence_dir"] or "~/.incident-remediation/incidents"
+        return {
+            "incident_plan": plan,
+            "_incident_service": service,
+            "_incident_evidence": f"{evidence_dir}/{plan['id']}/{host_name}",
+            "_incident_prometheus_url": args["prometheus_url"] or service.get("prometheus_url") or "",
+            "_incident_alertmanager_url": args["alertmanager_url"] or service.get("alertmanager_url") or "",
+            "_incident_silence_comment": f"incident {plan['id']}: {plan.get('mitigation')} by incident.remediation",
+            "_incident_started": datetime.now(timezone.utc).isoformat(),
+            "_incident_failure": {},
+            "_incident_failed_task": "",
+        }

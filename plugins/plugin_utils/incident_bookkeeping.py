@@ -1,0 +1,288 @@
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The incident's bookkeeping on the controller, as plain functions: the decision the host read allows,
+the diagnosis, the outcome (status, reason, verification, silence, lock).
+
+Used by the action plugins ``incident_phase`` and ``incident_outcome`` (the incident role's phases); tested
+in tests/unit/plugins/test_incident_bookkeeping.py. The texts are the ones the front end, the journal and
+the report read: change them only with their readers.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
+from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
+
+PHASES = ("acknowledge", "diagnose", "resolve", "verify", "close")
+STATUSES = ("diagnosed", "refused", "failed", "checked", "resolved")
+
+
+def _clip(text, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def host_readable(host) -> bool:
+    """Whether the unit_evidence read of the host answered (so whether the unit is quarantined is known)."""
+    return isinstance(host, dict) and "quarantine" in host and not host.get("failed")
+
+
+def quarantine_decision(plan: dict, host, unit: str, quarantine_dir: str) -> str:
+    """Why an acting plan may only diagnose, given the host read ('' when it may act). Fails closed: no
+    read means the quarantine is unknown, and an unknown quarantine is treated as one."""
+    if not plan.get("act"):
+        return ""
+    if not host_readable(host):
+        said = _clip((host or {}).get("msg") or "no answer", 300) if isinstance(host, dict) else "no answer"
+        return (f"diagnose only: the host could not be read ({said}), so whether {unit} is quarantined is "
+                "unknown; nothing is done without that read")  # fmt: skip
+    quarantine = host.get("quarantine")
+    if quarantine is None:
+        return ""
+    if not isinstance(quarantine, dict):
+        quarantine = {}
+    return (f"{unit} is quarantined since {quarantine.get('since', '?')} by incident "
+            f"{quarantine.get('incident', '?')} ({quarantine.get('reason') or 'no reason recorded'}): diagnose "
+            f"only; remove {quarantine_dir}/{unit}.json after review")  # fmt: skip
+
+
+def refusal_after_wait(host, unit: str, holder: str) -> str:
+    """Why a run that waited for another one's lease must not act on what that run left ('' when it may)."""
+    if host_readable(host) and host.get("quarantine") is None:
+        return ""
+    if host_readable(host):
+        state = f"quarantined ({(host.get('quarantine') or {}).get('reason') or 'no reason recorded'})"
+    else:
+        state = f"not readable ({(host or {}).get('msg') or 'no answer'})"
+    return f"refused: after waiting for incident {holder}, {unit} is {state}: nothing done"
+
+
+def diagnosis(host, alert_state, saved, evidence: str) -> dict:
+    """The diagnosis summary of the outcome, from the host read, the ALERTS read and the evidence saved."""
+    host = host if isinstance(host, dict) else {}
+    unit = host.get("unit") if isinstance(host.get("unit"), dict) else {}
+    health = host.get("health") if isinstance(host.get("health"), dict) else {}
+    series = (alert_state or {}).get("series") or [] if isinstance(alert_state, dict) else []
+    firing = any(isinstance(s, dict) and (s.get("metric") or {}).get("alertstate") == "firing" for s in series)
+    saved = saved if isinstance(saved, dict) else {}
+    return {
+        "unit": f"{unit.get('ActiveState', 'unknown')}/{unit.get('SubState', '?')}",
+        "health": "healthy"
+        if health.get("healthy")
+        else (health.get("error") or host.get("msg") or "no health endpoint"),
+        "alert_series": str(len(series)),
+        "alert_firing": firing,
+        # save_evidence's msg: only when nothing was written, and why
+        "evidence": saved.get("msg") or f"{evidence}/diagnose",
+    }
+
+
+def failure_class(failure, mitigation_result) -> str:
+    """The class of a failure that stopped resolve or verify: refused, security or failed; '' for none.
+
+    From data, never from message text: the mitigation's own result (its outcome, when it failed), the
+    incident's own refusals (``refused: true`` of incident_phase; unit_lock's lease held past the wait).
+    """
+    if not isinstance(failure, dict) or not failure:
+        return ""
+    if isinstance(mitigation_result, dict) and mitigation_result.get("outcome") in FAILURES:
+        return mitigation_result["outcome"]
+    carried = failure.get("mitigation_result")
+    if isinstance(carried, dict) and carried.get("outcome") in FAILURES:
+        return carried["outcome"]
+    if failure.get("incident_refused") is True or (failure.get("acquired") is False and failure.get("waited_for")):
+        return "refused"
+    if not mitigation_result:
+        # LEGACY, until every mitigation role hands back its result (docs/mitigation-contract.md): a role
+        # without one still says its class in its message's first word. Goes with the last role switched.
+        text = str(failure.get("msg") or "")
+        if text.startswith("refused:"):
+            return "refused"
+        if text.startswith("SECURITY:"):
+            return "security"
+    return "failed"
+
+
+def failure_text(failure, task: str) -> str:
+    """What stopped the incident, as today's reason: the message, then the task in parentheses."""
+    if not isinstance(failure, dict) or not failure:
+        return ""
+    text = failure.get("msg") or "failed without a message"
+    return f"{text} (task: {task})" if task else str(text)
+
+
+def status(act: bool, check_mode: bool, klass: str) -> str:
+    if not act:
+        return "diagnosed"
+    if klass == "refused":
+        return "refused"
+    if klass:
+        return "failed"
+    return "checked" if check_mode else "resolved"
+
+
+def expire_silence(state: str, klass: str, on_failure: str) -> bool:
+    """Expire the silence: resolved (the alert is over), a refusal or a security stop (people are paged
+    now, automation will not help), or any failure when asked (incident_silence_on_failure: expire)."""
+    return state in ("resolved", "refused") or klass == "security" or on_failure == "expire"
+
+
+def _json(value) -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps(value, default=str)  # as Jinja's to_json
+
+
+def _named(check: dict) -> str:
+    """A check the mitigation proved, named by its kind as the incident names its own (``health <url>``)."""
+    text, kind = str(check["check"]), str(check.get("kind") or "")
+    return f"{kind} {text}" if kind in ("health", "unit") and not text.startswith(f"{kind} ") else text
+
+
+def verification(
+    verify: dict, service: dict, mitigation_result, plan: dict, *, verify_alert: bool, proved_by_role=None
+) -> list[dict]:
+    """The verification evidence: what the mitigation proved itself, then what the incident checked."""
+    verify = verify if isinstance(verify, dict) else {}
+    checks: list[dict] = []
+    health_url = service.get("health_url") or ""
+    unit_read, health = verify.get("unit") or {}, verify.get("health") or {}
+    if not health_url:
+        if unit_read and not unit_read.get("skipped"):
+            checks.append({"check": f"unit {service.get('unit', '?')}",
+                           "result": (unit_read.get("unit") or {}).get("ActiveState", "")})  # fmt: skip
+    elif health and not health.get("skipped"):
+        checks.append({"check": f"health {health_url}",
+                       "result": f"{_json(health.get('json'))} after {health.get('elapsed')} s"})  # fmt: skip
+    own = list((mitigation_result or {}).get("verified") or []) if isinstance(mitigation_result, dict) else []
+    if not own:  # LEGACY: a role without a result says what it proved through the incident's own file
+        own = list(proved_by_role or [])
+    checks = [
+        {"check": _named(v), "result": v.get("result", "")} for v in own if isinstance(v, dict) and "check" in v
+    ] + checks
+    queries = verify.get("queries") or {}
+    for item in queries.get("results") or []:
+        if isinstance(item, dict) and not item.get("skipped"):
+            query = (item.get("item") or {}).get("query", "?")
+            checks.append({"check": query, "result": f"value {item.get('value')}, held {item.get('held_for')} s "
+                           f"after {item.get('attempts')} queries"})  # fmt: skip
+    alert = plan.get("alert") or {}
+    if alert:
+        check = f"ALERTS of {alert.get('name', '')} {_json_sorted(alert.get('all_labels') or {})}"
+        done = verify.get("alert") or {}
+        if done and not done.get("skipped"):
+            checks.append({"check": check, "result": f"no ALERTS series of this alert, held {done.get('held_for')} s "
+                           f"after {done.get('attempts')} queries"})  # fmt: skip
+        else:
+            why = ("incident_verify_alert is false" if not verify_alert else
+                   f"no Prometheus URL is known (services.{plan.get('service')}.prometheus_url or "
+                   "incident_prometheus_url), so whether the alert is over was not proved; the silence is "
+                   "expired and Alertmanager pages again if it still fires")  # fmt: skip
+            checks.append({"check": f"ALERTS of {alert.get('name', '')}", "result": f"not checked: {why}"})
+    return checks
+
+
+def _json_sorted(value) -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps(value, sort_keys=True)  # as Jinja's to_json(sort_keys=true): ", " and ": "
+
+
+def skipped(result) -> bool:
+    return not isinstance(result, dict) or not result or bool(result.get("skipped"))
+
+
+def silence_state(act: bool, silence, unsilence, duration: str) -> dict:
+    silence = silence if isinstance(silence, dict) else {}
+    silence_id = silence.get("silence_id") or ""
+    if skipped(silence):
+        why = "diagnosis only: the alert keeps paging" if not act else "no Alertmanager or no alert"
+        state = f"none ({why})"
+    elif not silence_id:
+        state = f"not created: {silence.get('msg', '?')}"
+    elif isinstance(unsilence, dict) and "msg" in unsilence:  # failed_when: false; msg only on failure
+        state = f"not expired: {unsilence['msg']}"
+    elif not skipped(unsilence):
+        state = "expired"
+    else:
+        state = f"kept until it ends ({duration}), the incident not being resolved"
+    return {"id": silence_id, "state": state}
+
+
+def lock_text(act: bool, lock, unlock) -> str:
+    if skipped(lock):
+        return f"not taken ({'diagnosis only' if not act else 'the run ended before resolve'})"
+    text = lock.get("message") or lock.get("msg") or ""
+    if isinstance(unlock, dict) and "msg" in unlock:  # failed_when: false; msg only on failure
+        expires = (lock.get("lease") or {}).get("expires_at", "?")
+        text += f"; the lease could not be released ({unlock.get('msg', '?')}): it expires at {expires}"
+    return text
+
+
+def reason(state: str, plan: dict, failure: str, mitigation_result) -> str:
+    if state == "diagnosed":
+        return str(plan.get("decision", ""))
+    if state == "checked":
+        return "check mode: nothing was changed, the mitigation reported what it would do"
+    if state == "resolved":
+        if isinstance(mitigation_result, dict) and mitigation_result.get("outcome") == "unchanged":
+            said = mitigation_result.get("message") or "nothing needed doing"
+            return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {said}"
+        return "verified healthy"
+    return failure
+
+
+def outcome(
+    *,
+    plan: dict,
+    check_mode: bool,
+    failure,
+    failed_task: str,
+    mitigation_result,
+    actions,
+    verify: dict,
+    service: dict,
+    verify_alert: bool,
+    proved_by_role=None,
+    diagnosed: dict,
+    evidence: str,
+    lock,
+    unlock,
+    silence,
+    unsilence,
+    silence_duration: str,
+    started: str,
+    ended: str,
+) -> dict:
+    """The incident's outcome on one host, as the timeline, the front end and the report read it."""
+    act = bool(plan.get("act"))
+    klass = failure_class(failure, mitigation_result) if act else ""
+    state = status(act, check_mode, klass)
+    result = mitigation_result if isinstance(mitigation_result, dict) and mitigation_result else None
+    if actions is None:
+        actions = list(result.get("steps") or []) if result else []
+    record = {
+        "status": state,
+        "reason": one_line(reason(state, plan, failure_text(failure, failed_task), result)),
+        "mitigation": plan.get("mitigation") or "",
+        "started": started,
+        "ended": ended,
+        "diagnosis": diagnosed,
+        "actions": actions,
+        "verification": (
+            verification(verify, service, result, plan, verify_alert=verify_alert, proved_by_role=proved_by_role)
+            if state == "resolved"
+            else []
+        ),  # verify ran to its end only then
+        "evidence": evidence,
+        "lock": lock_text(act, lock, unlock),
+        "silence": silence_state(act, silence, unsilence, silence_duration),
+    }
+    if result:
+        record["result"] = {k: result.get(k) for k in ("outcome", "changed", "message", "details")}
+    if klass:
+        record["failure"] = klass
+    return record
+
+
+__all__ = ["PHASES", "STATUSES", "outcome", "proved"]

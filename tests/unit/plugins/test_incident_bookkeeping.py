@@ -1,0 +1,219 @@
+"""The incident's bookkeeping in Python: the outcome table (status, reason, silence, lock), the decision a host
+read allows, and the actions incident_phase and incident_outcome through a real ansible-playbook."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
+    diagnosis,
+    expire_silence,
+    failure_class,
+    outcome,
+    quarantine_decision,
+    refusal_after_wait,
+    silence_state,
+)
+
+PLAN = {"id": "INC-1", "service": "demo-app", "mitigation": "restart", "act": True, "decision": "act: P0",
+        "alert": {"name": "DemoAppDown", "all_labels": {"alertname": "DemoAppDown", "instance": "h:8080"}}}  # fmt: skip
+SERVICE = {"unit": "demo-app.service", "health_url": "http://127.0.0.1:8080/health"}
+SILENCE = {"changed": True, "silence_id": "s-1"}
+FIXED = {"mitigation": "restart", "outcome": "fixed", "changed": True, "message": "restarted, ready in 1.2 s",
+         "verified": [{"check": "health http://127.0.0.1:8080/health", "kind": "health", "result": "ready"}],
+         "steps": [{"step": "restart", "outcome": "ready", "seconds": 1.2}], "details": {}}  # fmt: skip
+UNCHANGED = {**FIXED, "outcome": "unchanged", "changed": False, "verified": [], "steps": [],
+             "message": "demo-app.service is active and healthy: not restarted"}  # fmt: skip
+
+
+def record(**given):
+    base = dict(plan=PLAN, check_mode=False, failure={}, failed_task="", mitigation_result={}, actions=None,
+                verify={}, service=SERVICE, verify_alert=True, diagnosed={}, evidence="/e", lock={"message": "lease"},
+                unlock={}, silence=SILENCE, unsilence={"changed": True}, silence_duration="30m",
+                started="s", ended="e")  # fmt: skip
+    return outcome(**{**base, **given})
+
+
+# fmt: off
+TABLE = [
+    # (what happened, the status, the start of the reason, the class, the silence expired)
+    ("not acting", dict(plan={**PLAN, "act": False, "decision": "diagnose only, as asked"}, silence={"skipped": True},
+                        unsilence={"skipped": True}, lock={"skipped": True}),
+     "diagnosed", "diagnose only, as asked", None, False),
+    ("check mode", dict(check_mode=True, unsilence={"skipped": True}), "checked",
+     "check mode: nothing was changed, the mitigation reported what it would do", None, False),
+    ("fixed and verified", dict(mitigation_result=FIXED), "resolved", "verified healthy", None, True),
+    ("unchanged and verified", dict(mitigation_result=UNCHANGED), "resolved",
+     "verified healthy; the restart changed nothing: demo-app.service is active and healthy", None, True),
+    ("refused by the mitigation", dict(mitigation_result={**FIXED, "outcome": "refused"},
+                                       failure={"msg": "3 restarts in the last 900 s"}, failed_task="Fail with it"),
+     "refused", "3 restarts in the last 900 s (task: Fail with it)", "refused", True),
+    ("security stop", dict(mitigation_result={**FIXED, "outcome": "security"}, failure={"msg": "12 artifacts"},
+                           unsilence={"changed": True}), "failed", "12 artifacts", "security", True),
+    ("failed in the mitigation", dict(mitigation_result={**FIXED, "outcome": "failed"}, failure={"msg": "no"},
+                                      unsilence={"skipped": True}), "failed", "no", "failed", False),
+    ("verify failed after a fix", dict(mitigation_result=FIXED, failure={"msg": "still firing"},
+                                       failed_task="Verify", unsilence={"skipped": True}),
+     "failed", "still firing (task: Verify)", "failed", False),
+    ("a lease held past the wait", dict(failure={"msg": "refused: held", "acquired": False,
+                                                 "waited_for": {"owner": "INC-0"}}), "refused", "refused: held",
+     "refused", True),
+    ("a quarantine found after waiting", dict(failure={"msg": "refused: after waiting", "incident_refused": True}),
+     "refused", "refused: after waiting", "refused", True),
+    ("a message saying refused from a role with a result is not a refusal",
+     dict(mitigation_result=FIXED, failure={"msg": "refused: words only"}, unsilence={"skipped": True}),
+     "failed", "refused: words only", "failed", False),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("given", "status", "reason", "klass", "expired"), [t[1:] for t in TABLE],
+                         ids=[t[0] for t in TABLE])  # fmt: skip
+def test_the_outcome_table(given, status, reason, klass, expired):
+    done = record(**given)
+    assert done["status"] == status and done["reason"].startswith(reason), done
+    assert done.get("failure") == klass
+    assert expire_silence(status, klass or "", "keep") is expired
+    if expired and status != "checked":
+        assert done["silence"]["state"] == "expired", "the test gives an expiry where one is made"
+    assert done["mitigation"] == "restart" and done["started"] == "s" and done["evidence"] == "/e"
+
+
+def test_a_resolved_outcome_shows_what_the_mitigation_proved_and_the_alert():
+    done = record(mitigation_result=FIXED, verify={
+        "health": {"skipped": True}, "queries": {"results": [{"item": {"query": "up"}, "value": 1, "held_for": 3,
+                                                              "attempts": 4}]},
+        "alert": {"held_for": 3, "attempts": 5}})  # fmt: skip
+    assert [c["check"] for c in done["verification"]] == [
+        "health http://127.0.0.1:8080/health", "up",
+        'ALERTS of DemoAppDown {"alertname": "DemoAppDown", "instance": "h:8080"}']  # fmt: skip
+    assert done["verification"][2]["result"] == "no ALERTS series of this alert, held 3 s after 5 queries"
+    assert done["actions"] == FIXED["steps"], "the steps the mitigation took"
+    assert done["result"]["outcome"] == "fixed"
+
+
+def test_a_check_the_mitigation_proved_is_named_by_its_kind():
+    said = {**FIXED, "verified": [{"check": "http://h/health", "kind": "health", "result": "ready"},
+                                  {"check": "u.service active", "kind": "unit", "result": "active"},
+                                  {"check": "up == 1", "kind": "queries", "result": "held"}]}  # fmt: skip
+    checks = [c["check"] for c in record(mitigation_result=said)["verification"]]
+    assert checks[:3] == ["health http://h/health", "unit u.service active", "up == 1"]
+
+
+def test_the_incidents_own_health_check_and_an_alert_not_checked():
+    done = record(verify={"health": {"json": {"status": "ready"}, "elapsed": 0.2}, "alert": {"skipped": True}})
+    assert done["verification"][0] == {"check": "health http://127.0.0.1:8080/health",
+                                       "result": '{"status": "ready"} after 0.2 s'}  # fmt: skip
+    assert done["verification"][1]["result"].startswith("not checked: no Prometheus URL is known (services.demo-app.")
+    unit_only = record(service={"unit": "u.service"}, verify={"unit": {"unit": {"ActiveState": "active"}}})
+    assert unit_only["verification"][0] == {"check": "unit u.service", "result": "active"}
+
+
+@pytest.mark.parametrize(("silence", "unsilence", "act", "state"), [
+    ({"skipped": True}, {}, False, "none (diagnosis only: the alert keeps paging)"),
+    ({"skipped": True}, {}, True, "none (no Alertmanager or no alert)"),
+    ({"silence_id": "", "msg": "connection refused"}, {}, True, "not created: connection refused"),
+    (SILENCE, {"failed": False, "msg": "HTTP 500"}, True, "not expired: HTTP 500"),
+    (SILENCE, {"changed": True}, True, "expired"),
+    (SILENCE, {"skipped": True}, True, "kept until it ends (30m), the incident not being resolved"),
+])  # fmt: skip
+def test_the_silence_state(silence, unsilence, act, state):
+    assert silence_state(act, silence, unsilence, "30m")["state"] == state
+
+
+def test_the_lock_text():
+    assert record(lock={"skipped": True})["lock"] == "not taken (the run ended before resolve)"
+    held = {"message": "lease taken", "lease": {"expires_at": "T"}}
+    assert record(lock=held, unlock={"failed": False, "msg": "disk full"})["lock"] == (
+        "lease taken; the lease could not be released (disk full): it expires at T"
+    )
+
+
+def test_a_quarantined_or_unread_host_only_diagnoses():
+    read = {"quarantine": None, "unit": {}}
+    assert quarantine_decision(PLAN, read, "u", "/q") == ""
+    assert quarantine_decision({**PLAN, "act": False}, {}, "u", "/q") == "", "a diagnosis stays one"
+    assert quarantine_decision(PLAN, {"failed": True, "msg": "journal_lines\n bad"}, "u", "/q").startswith(
+        "diagnose only: the host could not be read (journal_lines bad), so whether u is quarantined is unknown"
+    )
+    said = quarantine_decision(PLAN, {"quarantine": {"since": "T", "incident": "INC-0", "reason": "tampering"}},
+                               "u", "/q")  # fmt: skip
+    assert (
+        said == "u is quarantined since T by incident INC-0 (tampering): diagnose only; remove /q/u.json after review"
+    )
+    assert refusal_after_wait(read, "u", "INC-0") == ""
+    assert refusal_after_wait({"quarantine": {"reason": "r"}}, "u", "INC-0") == (
+        "refused: after waiting for incident INC-0, u is quarantined (r): nothing done"
+    )
+
+
+def test_the_diagnosis_summary():
+    host = {"unit": {"ActiveState": "failed", "SubState": "failed"}, "health": {"error": "refused"}}
+    alerts = {"series": [{"metric": {"alertstate": "firing"}}]}
+    assert diagnosis(host, alerts, {"files": []}, "/e") == {
+        "unit": "failed/failed", "health": "refused", "alert_series": "1", "alert_firing": True,
+        "evidence": "/e/diagnose"}  # fmt: skip
+    assert diagnosis({}, {"skipped": True}, {"msg": "cannot write"}, "/e")["evidence"] == "cannot write"
+
+
+def test_no_failure_no_class():
+    assert failure_class({}, FIXED) == "" and failure_class("", {}) == ""
+
+
+# --- the actions, through a real ansible-playbook ------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _no_timeline(monkeypatch, tmp_path):
+    """The timeline callback (enabled in ansible.cfg) off: its summary would follow the JSON on stdout."""
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "ansible.builtin.junit")
+    monkeypatch.setenv("JUNIT_OUTPUT_DIR", str(tmp_path / "junit"))
+
+
+def phase(name, **args):
+    return {"incident.remediation.incident_phase": {"phase": name, **args}, "register": f"__{name}"}
+
+
+def test_incident_phase_declares_enters_and_decides(ansible_task):
+    services = {"demo-app": SERVICE}
+    ack, diagnose, verify, close = ansible_task([
+        phase("acknowledge", plan=PLAN, services=services, evidence_dir="/ev"),
+        phase("diagnose", host={"quarantine": {"reason": "tampering"}}, quarantine_dir="/q"),
+        phase("verify", result=FIXED),
+        phase("close", failure={}, result=FIXED),
+    ])  # fmt: skip
+    assert ack["incident_event"] == [{"event": "phase", "phase": "acknowledge"}, {"event": "incident", "data": PLAN}]
+    facts = ack["ansible_facts"]
+    assert facts["_incident_service"] == SERVICE and facts["_incident_evidence"].startswith("/ev/INC-1/")
+    assert facts["_incident_silence_comment"] == "incident INC-1: restart by incident.remediation"
+    assert (
+        diagnose["incident_event"][0]["event"] == "incident" and not diagnose["ansible_facts"]["incident_plan"]["act"]
+    )
+    assert "is quarantined" in diagnose["msg"]
+    assert verify["ansible_facts"]["_incident_check_health"] is False, "the restart proved health"
+    assert verify["ansible_facts"]["_incident_check_queries"] is True
+    assert close["ansible_facts"]["_incident_status"] == "diagnosed", "the plan turned to a diagnosis"
+
+
+def test_incident_phase_refuses_after_waiting_and_needs_a_plan(ansible_task):
+    refused, no_plan = ansible_task([
+        {**phase("acknowledge", plan=PLAN, services={"demo-app": SERVICE}), "register": "x"},
+        phase("resolve", host={"failed": True, "msg": "gone"}, waited_for={"owner": "INC-0"}),
+    ])[1:] + ansible_task([phase("verify")])  # fmt: skip
+    assert refused["failed"] and refused["incident_refused"] is True
+    assert (
+        refused["msg"]
+        == "refused: after waiting for incident INC-0, demo-app.service is not readable (gone): nothing done"
+    )
+    assert no_plan["failed"] and "no incident plan" in no_plan["msg"]
+
+
+def test_incident_outcome_records_then_fails_an_unresolved_incident(ansible_task):
+    task = {"plan": PLAN, "service": SERVICE, "evidence": "/e", "silence": SILENCE}
+    resolved, failed, checked = ansible_task([
+        {"incident.remediation.incident_outcome": {**task, "result": FIXED}, "register": "a"},
+        {"incident.remediation.incident_outcome": {**task, "failure": {"msg": "down"}, "failed_task": "T"},
+         "register": "b", "ignore_errors": True},
+    ]) + ansible_task([{"incident.remediation.incident_outcome": task}], check=True)  # fmt: skip
+    assert resolved["ansible_facts"]["incident_outcome"]["status"] == "resolved"
+    assert resolved["incident_event"] == [{"event": "outcome", "data": resolved["ansible_facts"]["incident_outcome"]}]
+    assert failed["failed"] and failed["incident_event"][0]["data"]["status"] == "failed"
+    assert failed["msg"].startswith("incident INC-1 on ") and failed["msg"].endswith(": down (task: T)")
+    assert checked["ansible_facts"]["incident_outcome"]["status"] == "checked"
