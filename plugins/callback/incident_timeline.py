@@ -265,6 +265,8 @@ class CallbackModule(CallbackBase):
             ]
             if spans:
                 self._display.display("  phases: " + ", ".join(spans))
+            if outcome.get("lock"):  # whose lease was waited for or taken over (a crashed run's), or why none
+                self._display.display("  lock: " + one_line(redact_userinfo(str(outcome["lock"]))))
         lost = self.unwritten.get(incident_id, 0)
         incomplete = f" (incomplete: {lost} event(s) could not be written)" if lost else ""
         self._display.display(f"timeline: {folder / 'timeline.jsonl'}{incomplete}")

@@ -103,6 +103,7 @@ def test_every_event_is_one_json_line_with_its_phase(tmp_path):
     assert "INCIDENT INC-TEST-1" in done.stdout
     assert "h2: failed - non-zero return code" in done.stdout
     assert "phases: acknowledge" in done.stdout
+    assert "  lock: not taken (the run ended before resolve)" in done.stdout, "the lease said, whoever held it"
 
 
 def test_the_report_is_rendered_beside_the_timeline(tmp_path):
