@@ -3,7 +3,9 @@
 A deploy that died half way leaves ``current`` pointing at a release directory that is not there: that
 release is the bad one, and the service comes back on the newest good release. A config holding secrets
 (mode 0640, group of the service) keeps its owner, group and mode through the rollback and through the
-switch back when the release rolled back to is broken too. One podman host, remediation-it-rollback.
+switch back when the release rolled back to is broken too. The role run on its own hands back its one
+result, rollback_result (docs/mitigation-contract.md): fixed, unchanged or failed, with what it proved.
+One podman host, remediation-it-rollback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from hosts import PodmanHost, deploy, deployed_host, image_exists, playbook, write_inventory
 from monitoring import free_port
+from role_runs import REQUIRED, run_role
 
 pytestmark = [
     pytest.mark.podman,
@@ -50,6 +53,18 @@ def rollback(host, name: str, **extra) -> tuple[int, dict | None, str]:
     return done.returncode, outcome, done.stdout + done.stderr
 
 
+def rollback_role(host, name: str, **extra) -> tuple[int, dict | None, list[dict]]:
+    """The rollback role on its own, as the restart's escalation runs it: (rc, rollback_result, tasks run)."""
+    _, inventory, work = host
+    folder = work / f"role-{name}"
+    folder.mkdir()
+    variables = {**REQUIRED["rollback"], "rollback_config_path": CONFIG,
+                 "rollback_health_url": "http://127.0.0.1:8080/health", **extra}  # fmt: skip
+    rc, ran = run_role(folder, "rollback", variables, inventory=inventory, host=HOST)
+    handed = [task["mitigation_result"] for task in ran if "mitigation_result" in task]
+    return rc, (handed[-1] if handed else None), ran
+
+
 def secret_config(server: PodmanHost) -> str:
     """The config as an operator keeps one holding credentials: root:demo-app 0640. Its stat line."""
     server.sh(f"chown root:demo-app {CONFIG} && chmod 0640 {CONFIG}")
@@ -58,6 +73,11 @@ def secret_config(server: PodmanHost) -> str:
 
 def stat(server: PodmanHost, path: str) -> str:
     return server.sh(f"stat -L -c '%U:%G %a' {path}").stdout.strip()  # of the file a link points at
+
+
+def deployment(server: PodmanHost) -> tuple[str, dict]:
+    """What a rollback changes: current, the config's digest, the unit's main PID."""
+    return server.sh(f"readlink /opt/demo-app/current; sha256sum {CONFIG}").stdout, server.unit("MainPID")
 
 
 def wait_down(server: PodmanHost) -> None:
@@ -137,3 +157,48 @@ def test_a_config_that_is_a_symlink_gets_the_mode_of_the_file_it_points_at_not_o
     assert rc == 0 and outcome and outcome["status"] == "resolved", output[-4000:]
     assert "log_level: info" in server.sh(f"cat {CONFIG}").stdout
     assert stat(server, CONFIG) == "root:demo-app 640"
+
+
+def test_the_role_hands_back_its_result_a_fix_then_a_no_op(host):
+    """rollback_result: fixed with the bad release, the evidence and the health proved; run again, unchanged."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "2.0.0"}])
+    server.sh("rm -rf /opt/demo-app/releases/2.0.0 && systemctl restart demo-app.service", check=False)
+    wait_down(server)
+    rc, result, ran = rollback_role(host, "fix")
+    assert rc == 0 and result, ran[-3:]
+    assert (result["mitigation"], result["outcome"], result["changed"]) == ("rollback", "fixed", True), result
+    assert result["message"].startswith("rolled back and healthy: demo-app.service on"), result["message"]
+    details = result["details"]
+    assert (details["from"], details["to"], details["config_restored"]) == ("2.0.0", "1.1.0", True), details
+    assert details["bad_release"]["bad_release_missing"] and details["before"]["active_state"] != "active", details
+    assert result["evidence"] == ["/opt/demo-app/config.rolled-back-from-2.0.0.yml"], result["evidence"]
+    assert server.sh(f"cat {result['evidence'][0]}").stdout, "the evidence named is on the host"
+    (health,) = result["verified"]
+    assert health["kind"] == "health" and '"version": "1.1.0"' in health["result"], health
+    assert [step["step"] for step in result["steps"]] == ["preflight", "switch", "verify"], result["steps"]
+    assert all(step["seconds"] >= 0 for step in result["steps"][1:]), result["steps"]
+
+    before = deployment(server)
+    rc, again, ran = rollback_role(host, "no-op")
+    assert rc == 0 and again, ran[-3:]
+    assert (again["outcome"], again["changed"]) == ("unchanged", False), again
+    assert "healthy, nothing to do" in again["message"], again["message"]
+    assert [task["task"] for task in ran if task.get("changed")] == [], "a no-op run changes nothing"
+    assert deployment(server) == before
+
+
+def test_the_role_hands_back_a_failure_with_the_message_the_operator_reads(host):
+    """A dangling current whose target is broken too: failed, changed, nothing switched back, said as before."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0", "faults": {"never_ready": True}}, {"version": "2.0.0"}])
+    server.sh("rm -rf /opt/demo-app/releases/2.0.0 && systemctl restart demo-app.service", check=False)
+    wait_down(server)
+    rc, result, ran = rollback_role(host, "failed", rollback_health_timeout=6)
+    assert rc != 0 and result, ran[-3:]
+    assert (result["outcome"], result["changed"], result["verified"]) == ("failed", True, []), result
+    assert "Not switching back: current pointed at releases/2.0.0, which does not exist" in result["message"]
+    failed = [task for task in ran if task.get("failed")]
+    assert failed[-1]["msg"] == result["message"], "the role fails with its result's message"
+    assert (result["details"]["from"], result["details"]["to"]) == ("2.0.0", "1.0.0"), result["details"]
+    assert "restored" not in result["details"], "nothing was switched back"
