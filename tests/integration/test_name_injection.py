@@ -68,8 +68,12 @@ def test_a_hostile_name_or_path_is_refused_and_nothing_changes(host, tmp_path, r
     rc, ran = run_role(tmp_path, role, {**REQUIRED[role], **hostile}, inventory=inventory, host=HOST)
     assert rc != 0, ran
     failed = [task for task in ran if task.get("failed")]
-    assert len(failed) == 1 and failed[0]["task"].split(" : ")[-1].startswith("Check"), ran
+    assert failed and failed[0]["task"].split(" : ")[-1].startswith("Check"), ran
     assert "refus" in failed[0]["msg"] or "must be" in failed[0]["msg"] or "is not" in failed[0]["msg"], failed[0]
+    # under the mitigation contract the role's rescue hands the refusal back and fails again with its message
+    # (docs/mitigation-contract.md): no other task fails
+    said = " ".join(failed[0]["msg"].split())[:40]
+    assert len(failed) <= 2 and all(" ".join(task["msg"].split()).startswith(said) for task in failed[1:]), failed
     changed = [task["task"] for task in ran if task.get("changed")]
     assert changed == [], changed
     assert fingerprint(server) == before, "nothing changed on the host"
