@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import proved
+from ansible_collections.incident.remediation.plugins.module_utils.text import redact
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
     PHASES,
     expire_silence,
@@ -65,6 +66,11 @@ class ActionModule(ActionBase):
             if not isinstance(service, dict):
                 said = f"incident_phase: service {plan.get('service')!r} is not described in services"
                 return {**result, "failed": True, "msg": said}
+            # an option can be a URL with credentials (an operator's proxy): a fact of an action is kept in the
+            # job's events and ansible-runner's fact cache, so the plan keeps them redacted; the mitigation's
+            # mapping takes the values themselves from its inputs (roles/incident/tasks/mitigations/proxy_config.yml)
+            ladder = [{**rung, "options": redact(rung.get("options") or {})} for rung in plan.get("ladder") or []]
+            plan = {**plan, "options": redact(plan.get("options") or {}), "ladder": ladder}
             facts.update(self._acknowledge(args, plan, service, host_name))
             events.append({"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"

@@ -99,15 +99,8 @@ options:
     description: Fail the task, after recording, when the incident is C(failed) or C(refused).
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  action:
-    support: full
-notes:
-  - Runs on the controller whatever the host; no C(delegate_to) is needed.
+extends_documentation_fragment:
+  - incident.remediation.controller_action
 seealso:
   - module: incident.remediation.incident_phase
 """

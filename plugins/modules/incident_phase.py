@@ -70,15 +70,8 @@ options:
     type: str
     default: keep
     choices: [keep, expire]
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  action:
-    support: full
-notes:
-  - Runs on the controller whatever the host; no C(delegate_to) is needed.
+extends_documentation_fragment:
+  - incident.remediation.controller_action
 seealso:
   - module: incident.remediation.incident_outcome
 """

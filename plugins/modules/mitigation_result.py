@@ -16,7 +16,7 @@ description:
     and carries the result in its own result as C(mitigation_result); the role's C(rescue) passes
     C(ansible_failed_result) as O(failure), which hands that result back unchanged. Any other failure given as
     O(failure) becomes the outcome C(failed) (or O(outcome)) with the failed task's message.
-  - Runs in the controller's worker: no module is sent to the host, and nothing is changed anywhere.
+  - Runs in the controller's worker. No module is sent to the host, and nothing is changed anywhere.
 author: incident.remediation contributors
 options:
   mitigation:
@@ -70,16 +70,10 @@ options:
     description: In a C(rescue), C(ansible_failed_task.name), named in the message of an unplanned failure.
     type: str
     default: ""
-attributes:
-  check_mode:
-    support: full
-    details: the result says C(check_mode=true); nothing is ever changed
-  diff_mode:
-    support: none
-  action:
-    support: full
+extends_documentation_fragment:
+  - incident.remediation.controller_action
 notes:
-  - Runs on the controller whatever the host; no C(delegate_to) is needed.
+  - In check mode the result says C(check_mode=true); nothing is ever changed.
 seealso:
   - module: incident.remediation.save_evidence
 """

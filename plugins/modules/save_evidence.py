@@ -29,15 +29,8 @@ options:
     description: Octal permissions of the files.
     type: raw
     default: "0600"
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  action:
-    support: full
-notes:
-  - Runs on the controller whatever the host; no C(delegate_to) is needed.
+extends_documentation_fragment:
+  - incident.remediation.controller_action
 seealso:
   - module: incident.remediation.unit_evidence
 """

@@ -2,13 +2,14 @@
 
 The record states only what happened (issue 22): the outcome carries the mitigation's own result
 (``unchanged``), the reason says the mitigation changed nothing and why, and the report shows it; nothing
-says "purged", "MemoryMax set" or "proxy environment present". Only the mitigations whose role hands back
-its result (docs/mitigation-contract.md) are here; the others join as they switch.
+says "purged", "MemoryMax set" or "proxy environment present". Every mitigation role hands back
+its result (docs/mitigation-contract.md): all six.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from fingerprints import differences, fingerprint
@@ -26,7 +27,20 @@ NOOPS = {
     "restart": ({}, None),  # healthy, not forced: no restart
     "rollback": ({}, None),  # healthy, not forced: no switch
     "proxy_config": ({"state": "absent"}, "proxy environment absent"),
+    "cache_purge": ({}, "corrupted artifacts purged and re-synced"),  # every artifact matches its manifest
+    "memory_limit": ({"instances": 1}, "MemoryMax set"),  # 1 G from the formula, below the 2G in force (SETUP)
+    "config_change": ({"set": {"port": 8080}}, "changed and verified"),  # the value it already has
 }
+
+
+# What a host needs beforehand for the run to have nothing to do (and how to undo it): a limit in force above the
+# formula's target. (An unlimited unit is given one: that is a change, not a no-op.)
+DROPIN = "/etc/systemd/system/demo-app.service.d/40-noop-test.conf"
+SETUP = {
+    "memory_limit": (f"mkdir -p {DROPIN.rsplit('/', 1)[0]} && printf '[Service]\\nMemoryMax=2G\\n' > {DROPIN}"
+                     " && systemctl daemon-reload && systemctl restart demo-app.service",
+                     f"rm -f {DROPIN} && systemctl daemon-reload && systemctl restart demo-app.service"),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +55,22 @@ def noop_host(tmp_path_factory):
 
 @pytest.mark.parametrize("mitigation", list(NOOPS))
 def test_a_run_with_nothing_to_do_is_recorded_as_changing_nothing(noop_host, mitigation):
-    options, old_claim = NOOPS[mitigation]
     host, incidents = noop_host["host"], noop_host["work"] / mitigation
+    setup, undo = SETUP.get(mitigation, ("", ""))
+    if setup:
+        host.sh(setup)
+        deadline = time.monotonic() + 60
+        while (host.health() or {}).get("status") != "ready" and time.monotonic() < deadline:
+            time.sleep(0.5)
+    try:
+        check_a_noop_run(noop_host, mitigation, host, incidents)
+    finally:
+        if undo:
+            host.sh(undo)
+
+
+def check_a_noop_run(noop_host, mitigation, host, incidents):
+    options, old_claim = NOOPS[mitigation]
     before = fingerprint(host)
     done = playbook(
         noop_host["inventory"], str(ROOT / "playbooks" / "remediate.yml"), "--limit", HOST,
