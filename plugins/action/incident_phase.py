@@ -69,8 +69,11 @@ class ActionModule(ActionBase):
             # an option can be a URL with credentials (an operator's proxy): a fact of an action is kept in the
             # job's events and ansible-runner's fact cache, so the plan keeps them redacted; the mitigation's
             # mapping takes the values themselves from its inputs (roles/incident/tasks/mitigations/proxy_config.yml)
-            ladder = [{**rung, "options": redact(rung.get("options") or {})} for rung in plan.get("ladder") or []]
-            plan = {**plan, "options": redact(plan.get("options") or {}), "ladder": ladder}
+            plan = dict(plan)
+            if "options" in plan:
+                plan["options"] = redact(plan["options"])
+            if "ladder" in plan:
+                plan["ladder"] = [{**rung, "options": redact(rung.get("options") or {})} for rung in plan["ladder"]]
             facts.update(self._acknowledge(args, plan, service, host_name))
             events.append({"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"

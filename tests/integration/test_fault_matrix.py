@@ -195,8 +195,12 @@ def test_a_rollback_target_broken_too_puts_the_host_back_as_it_was(host):
 
 @pytest.fixture
 def monitoring(tmp_path):
-    """Prometheus and Alertmanager of this test alone: the fault stops them."""
-    prometheus = Prometheus(tmp_path / "prometheus", targets=[]).start()
+    """Prometheus and Alertmanager of this test alone: the fault stops them. Prometheus evaluates the alert's rule
+    (never firing here), without which the alert's end could not be proved (prometheus_query alert_rule)."""
+    rules = {"groups": [{"name": "fault-matrix", "rules": [
+        {"alert": "DemoAppDown", "expr": "vector(1) == 0", "labels": {"severity": "critical", "service": "demo-app"}},
+    ]}]}  # fmt: skip
+    prometheus = Prometheus(tmp_path / "prometheus", targets=[], rules=rules).start()
     alertmanager = Alertmanager(tmp_path / "alertmanager").start()
     yield prometheus, alertmanager
     prometheus.stop()
@@ -222,6 +226,20 @@ def test_prometheus_going_down_mid_verify_fails_the_proof_not_the_service(host, 
     assert outcome["silence"]["state"].startswith("kept until it ends"), outcome["silence"]
     assert host[0].health()["status"] == "ready", "the restart was done; only the proof is missing"
     assert (folder / HOST / "diagnose" / "logs.txt").exists(), "the evidence is kept"
+
+
+def test_an_alert_prometheus_has_no_rule_for_is_not_proved_over(host, monitoring):
+    """Issue 22 item 3: an alert name Prometheus evaluates no rule of (forged, or sent by another source) never has
+    an ALERTS series; its absence used to end the incident resolved. The service is restored, the proof is not."""
+    forged = alert_with_expression()
+    forged["labels"] = {**forged["labels"], "alertname": "DemoAppForged"}
+    forged["fingerprint"] = "00000000000f0e6d"
+    service = {**urls(monitoring), "alerts": {"DemoAppForged": "restart"}}
+    rc, outcome, output, _ = remediate(host, "forged", service, forged)
+    assert rc != 0 and outcome["status"] == "failed", output[-3000:]
+    assert "Prometheus does not evaluate alert 'DemoAppForged'" in outcome["reason"], outcome["reason"]
+    assert outcome["silence"]["state"].startswith("kept until it ends"), outcome["silence"]
+    assert host[0].health()["status"] == "ready", "the restart was done; only the proof is missing"
 
 
 def test_alertmanager_going_down_mid_run_does_not_stop_the_fix(host, monitoring):
