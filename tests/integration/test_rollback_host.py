@@ -100,8 +100,8 @@ def test_a_current_left_dangling_by_a_deploy_is_rolled_back_to_the_newest_good_r
     assert server.sh("ls /opt/demo-app/releases/*/.incident-remediation-bad", check=False).stdout == ""
     action = outcome["result"]["details"]  # the rollback's own result (docs/mitigation-contract.md)
     assert (action["from"], action["to"]) == ("2.0.0", "1.1.0"), action
-    assert action["evidence"]["bad_release"] == "2.0.0" and action["evidence"]["bad_release_missing"], action
-    kept = action["evidence"]["config_rolled_away"]
+    assert action["bad_release"]["bad_release"] == "2.0.0" and action["bad_release"]["bad_release_missing"], action
+    kept = action["bad_release"]["config_rolled_away"]
     assert "releases/2.0.0/" not in kept and server.sh(f"cat {kept}").stdout, "the config rolled away is kept"
 
 
