@@ -19,8 +19,6 @@ ARGUMENTS = {
     "failure": {"type": "raw"},
     "failed_task": {"type": "str", "default": ""},
     "result": {"type": "dict", "default": {}},
-    "actions": {"type": "list", "elements": "raw"},
-    "proved": {"type": "list", "elements": "dict", "default": []},
     "verify": {"type": "dict", "default": {}},
     "service": {"type": "dict", "default": {}},
     "verify_alert": {"type": "bool", "default": True},
@@ -28,6 +26,7 @@ ARGUMENTS = {
     "alert_state": {"type": "dict", "default": {}},
     "saved": {"type": "dict", "default": {}},
     "evidence": {"type": "str", "default": ""},
+    "ladder": {"type": "list", "elements": "dict", "default": []},
     "lock": {"type": "dict", "default": {}},
     "unlock": {"type": "dict", "default": {}},
     "silence": {"type": "dict", "default": {}},
@@ -49,9 +48,9 @@ class ActionModule(ActionBase):
         plan = args["plan"]
         record = outcome(
             plan=plan, check_mode=bool(self._task.check_mode), failure=args["failure"],
-            failed_task=args["failed_task"], mitigation_result=args["result"], actions=args["actions"],
+            failed_task=args["failed_task"], mitigation_result=args["result"],
             verify=args["verify"], service=args["service"], verify_alert=args["verify_alert"],
-            proved_by_role=args["proved"],
+            ladder=args["ladder"],
             diagnosed=diagnosis(args["host"], args["alert_state"], args["saved"], args["evidence"]),
             evidence=args["evidence"], lock=args["lock"], unlock=args["unlock"], silence=args["silence"],
             unsilence=args["unsilence"], silence_duration=args["silence_duration"], started=args["started"],

@@ -119,4 +119,7 @@ class ActionModule(ActionBase):
             "_incident_started": datetime.now(timezone.utc).isoformat(),
             "_incident_failure": {},
             "_incident_failed_task": "",
+            # the escalation ladder, rung by rung (incident_rung); the last rung's result is the incident's
+            "_incident_ladder": {"next": 0 if plan.get("ladder") else None, "why": "", "climbed": []},
+            "_incident_result": {},
         }

@@ -99,7 +99,8 @@ _value:
         - The escalation ladder, each rung a C(mitigation) and its C(options), first tried first; the first rung is
           O(mitigation) with its options. A service maps an alert to a ladder with C(ladder) (a list of mitigation
           names or mappings with C(mitigation) and C(options)) instead of C(mitigation). An operator naming the
-          mitigation gets a ladder of that one mitigation. Empty without a mitigation.
+          mitigation gets a ladder of that one mitigation. A restart with the option C(escalate) has C(rollback) as
+          its second rung (unless the ladder has one). Empty without a mitigation.
       type: list
       elements: dict
     severity: {description: The severity as given (label, mapping or V(operator))., type: str}
@@ -297,6 +298,9 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     # the escalation ladder: the route's rungs when the mitigation is the route's, else the one mitigation
     ladder = route.get("ladder") if chosen and not mitigation and route.get("ladder") else []
     ladder = [{"mitigation": chosen, "options": options}, *ladder[1:]] if chosen else []
+    if chosen == "restart" and options.get("escalate") and "rollback" not in [r["mitigation"] for r in ladder]:
+        # escalate=true, as operators have always given it: roll back when the restart does not help
+        ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
     return {
         "id": str(incident_id),
         "service": name,

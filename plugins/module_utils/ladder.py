@@ -11,15 +11,21 @@ escalation=true): a flapping alert climbs once per window, then is refused.
 from __future__ import annotations
 
 
-def rung_record(mitigation: str, result, restored: bool, reason: str = "") -> dict:
-    """What one rung did, as the report shows it: the mitigation's outcome and message, and the verify's verdict."""
+def rung_record(mitigation: str, result, restored: bool, reason: str = "", *, stop: bool = False) -> dict:
+    """What one rung did, as the report shows it: the mitigation's outcome and message, and the verify's verdict.
+
+    ``stop``: no rung may be tried after this one (the window's one escalation is spent), whatever it did.
+    """
     result = result if isinstance(result, dict) else {}
+    outcome = str(result.get("outcome") or ("fixed" if restored else "refused" if stop else "failed"))
     return {
         "mitigation": str(mitigation),
-        "outcome": str(result.get("outcome") or "failed"),
-        "message": str(result.get("message") or reason or "no result handed back"),
+        "outcome": outcome,
+        "message": " ".join(str(result.get("message") or reason or "no result handed back").split()),
         "restored": bool(restored),
         "reason": " ".join(str(reason or "").split()),
+        "stop": bool(stop),
+        "steps": list(result.get("steps") or []),
     }
 
 
@@ -35,8 +41,25 @@ def next_rung(ladder: list, climbed: list) -> dict:
         return {"next": None, "why": f"{name} restored the service"}
     if last["outcome"] == "security":
         return {"next": None, "why": f"{name} stopped the service on suspected tampering: no further rung is tried"}
+    if last.get("stop"):
+        return {"next": None, "why": f"{name} was not tried ({last['reason'] or last['message']}): no further rung"}
     done = len(climbed)
     failed = f"{name} did not restore the service ({last['outcome']}: {last['reason'] or last['message']})"
     if done >= len(ladder):
         return {"next": None, "why": f"{failed}, and no rung is left"}
     return {"next": done, "why": f"{failed}: trying {ladder[done]['mitigation']}"}
+
+
+def climb(ladder: list, climbed: list, mitigation: str, result, failure, *, reason: str = "") -> dict:
+    """The ladder after one rung: ``{"climbed": [..., this rung], "next", "why", "final"}``.
+
+    ``failure`` is what stopped the rung (its mitigation's failure, or the verify's; an escalation refused
+    carries ``escalation_refused``), empty when it restored the service. ``final``: no rung comes after this
+    one, so its failure, if any, is the incident's.
+    """
+    failure = failure if isinstance(failure, dict) else {}
+    stop = bool(failure.get("escalation_refused"))
+    record = rung_record(mitigation, result, restored=not failure, reason=reason, stop=stop)
+    climbed = [*(climbed or []), record]
+    decided = next_rung(ladder, climbed)
+    return {"climbed": climbed, **decided, "final": decided["next"] is None}

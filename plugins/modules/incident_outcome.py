@@ -34,15 +34,6 @@ options:
     description: The mitigation's result, C(<role>_result) ({} when it handed none back).
     type: dict
     default: {}
-  actions:
-    description: The steps taken; default the result's C(steps).
-    type: list
-    elements: raw
-  proved:
-    description: Checks the mitigation proved, C({check, kind, result}), beside the result's C(verified).
-    type: list
-    elements: dict
-    default: []
   verify:
     description: The verify phase's registered results, C(health), C(unit), C(queries), C(alert).
     type: dict
@@ -71,6 +62,14 @@ options:
     description: The host's evidence folder.
     type: str
     default: ""
+  ladder:
+    description:
+      - The rungs of the escalation ladder tried (C(_incident_ladder.climbed), from C(incident_rung)), each with
+        its mitigation, outcome, message, whether it restored the service and why not. The outcome keeps them as
+        C(ladder); its actions are the first rung's steps, then one step per rung after it.
+    type: list
+    elements: dict
+    default: []
   lock:
     description: The C(unit_lock) result that took the lease.
     type: dict
@@ -116,7 +115,8 @@ EXAMPLES = r"""
 RETURN = r"""
 incident_outcome:
   description: The outcome (status, reason, mitigation, started, ended, diagnosis, actions, verification,
-    evidence, lock, silence, and the mitigation's result and the failure's class when there are).
+    evidence, lock, silence, and the rungs of the ladder tried, the last rung's result and the failure's class
+    when there are).
   returned: always
   type: dict
 incident_event:

@@ -13,7 +13,7 @@ description:
     which the C(incident_timeline) callback records. Runs inside the controller's worker, no module run.
   - C(acknowledge) declares the incident (O(plan), from the C(incident_plan) filter) and sets the service's
     context (C(_incident_service), C(_incident_evidence), the Prometheus and Alertmanager URLs, the silence's
-    comment, the start time).
+    comment, the start time) and the escalation ladder's start (C(_incident_ladder), the first rung next).
   - C(diagnose) with O(host) (the C(unit_evidence) read) turns a plan that acts into a diagnosis only when
     the unit is quarantined or the host could not be read (fails closed), and says so in the plan's decision.
   - C(resolve) with O(host) (read again after waiting for another run's lease) fails, refused

@@ -10,6 +10,8 @@ the report read: change them only with their readers.
 
 from __future__ import annotations
 
+import itertools
+
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
@@ -92,14 +94,6 @@ def failure_class(failure, mitigation_result) -> str:
         return carried["outcome"]
     if failure.get("incident_refused") is True or (failure.get("acquired") is False and failure.get("waited_for")):
         return "refused"
-    if not mitigation_result:
-        # LEGACY, until every mitigation role hands back its result (docs/mitigation-contract.md): a role
-        # without one still says its class in its message's first word. Goes with the last role switched.
-        text = str(failure.get("msg") or "")
-        if text.startswith("refused:"):
-            return "refused"
-        if text.startswith("SECURITY:"):
-            return "security"
     return "failed"
 
 
@@ -139,9 +133,7 @@ def _named(check: dict) -> str:
     return f"{kind} {text}" if kind in ("health", "unit") and not text.startswith(f"{kind} ") else text
 
 
-def verification(
-    verify: dict, service: dict, mitigation_result, plan: dict, *, verify_alert: bool, proved_by_role=None
-) -> list[dict]:
+def verification(verify: dict, service: dict, mitigation_result, plan: dict, *, verify_alert: bool) -> list[dict]:
     """The verification evidence: what the mitigation proved itself, then what the incident checked."""
     verify = verify if isinstance(verify, dict) else {}
     checks: list[dict] = []
@@ -155,8 +147,6 @@ def verification(
         checks.append({"check": f"health {health_url}",
                        "result": f"{_json(health.get('json'))} after {health.get('elapsed')} s"})  # fmt: skip
     own = list((mitigation_result or {}).get("verified") or []) if isinstance(mitigation_result, dict) else []
-    if not own:  # LEGACY: a role without a result says what it proved through the incident's own file
-        own = list(proved_by_role or [])
     checks = [
         {"check": _named(v), "result": v.get("result", "")} for v in own if isinstance(v, dict) and "check" in v
     ] + checks
@@ -219,17 +209,42 @@ def lock_text(act: bool, lock, unlock) -> str:
     return text
 
 
-def reason(state: str, plan: dict, failure: str, mitigation_result) -> str:
+def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None) -> str:
     if state == "diagnosed":
         return str(plan.get("decision", ""))
     if state == "checked":
         return "check mode: nothing was changed, the mitigation reported what it would do"
+    climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
     if state == "resolved":
+        if len(climbed) > 1:  # the escalation ladder: the rungs that did not help, then the one that did
+            tried = "; ".join(f"{r.get('mitigation')} did not restore the service ({r.get('outcome')}: "
+                              f"{r.get('reason') or r.get('message')})" for r in climbed[:-1])  # fmt: skip
+            return f"verified healthy after rung {len(climbed)}, {climbed[-1].get('mitigation')}; {tried}"
         if isinstance(mitigation_result, dict) and mitigation_result.get("outcome") == "unchanged":
             said = mitigation_result.get("message") or "nothing needed doing"
             return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {said}"
         return "verified healthy"
+    if len(climbed) > 1:
+        names = " then ".join(str(r.get("mitigation")) for r in climbed)
+        return f"{failure} (the ladder tried {names})"
     return failure
+
+
+def ladder_actions(climbed) -> list:
+    """The steps of every rung tried: the first rung's own, then one step per rung after it (its mitigation's
+    name: what it did and why it was tried), as the restart's built-in escalation recorded its rollback."""
+    climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
+    if not climbed:
+        return []
+    actions = list(climbed[0].get("steps") or [])
+    for before, rung in itertools.pairwise(climbed):
+        actions.append({
+            "step": rung.get("mitigation"),
+            "outcome": f"{before.get('mitigation')} did not restore the service ({before.get('outcome')}): "
+                       f"{rung.get('outcome')}, {rung.get('message')}",
+            "detail": {"outcome": rung.get("outcome"), "restored": rung.get("restored"), "steps": rung.get("steps")},
+        })  # fmt: skip
+    return actions
 
 
 def outcome(
@@ -239,11 +254,10 @@ def outcome(
     failure,
     failed_task: str,
     mitigation_result,
-    actions,
     verify: dict,
     service: dict,
     verify_alert: bool,
-    proved_by_role=None,
+    ladder=None,
     diagnosed: dict,
     evidence: str,
     lock,
@@ -259,25 +273,25 @@ def outcome(
     klass = failure_class(failure, mitigation_result) if act else ""
     state = status(act, check_mode, klass)
     result = mitigation_result if isinstance(mitigation_result, dict) and mitigation_result else None
-    if actions is None:
-        actions = list(result.get("steps") or []) if result else []
+    climbed = [rung for rung in ladder or [] if isinstance(rung, dict)]
+    actions = ladder_actions(climbed) if climbed else list(result.get("steps") or []) if result else []
     record = {
         "status": state,
-        "reason": one_line(reason(state, plan, failure_text(failure, failed_task), result)),
+        "reason": one_line(reason(state, plan, failure_text(failure, failed_task), result, climbed)),
         "mitigation": plan.get("mitigation") or "",
         "started": started,
         "ended": ended,
         "diagnosis": diagnosed,
         "actions": actions,
         "verification": (
-            verification(verify, service, result, plan, verify_alert=verify_alert, proved_by_role=proved_by_role)
-            if state == "resolved"
-            else []
+            verification(verify, service, result, plan, verify_alert=verify_alert) if state == "resolved" else []
         ),  # verify ran to its end only then
         "evidence": evidence,
         "lock": lock_text(act, lock, unlock),
         "silence": silence_state(act, silence, unsilence, silence_duration),
     }
+    if climbed:
+        record["ladder"] = [{k: v for k, v in rung.items() if k != "steps"} for rung in climbed]
     if result:
         record["result"] = {k: result.get(k) for k in ("outcome", "changed", "message", "details")}
     if klass:

@@ -183,8 +183,13 @@ def _actions(outcomes: dict) -> list[str]:
             done += " not run (diagnosis only)"
         lines.append(f"### {_text(host)}: {_text(done)}")
         lines.append("")
+        rungs = [rung for rung in outcome.get("ladder") or [] if isinstance(rung, dict)]
+        for number, rung in enumerate(rungs if len(rungs) > 1 else [], 1):  # the escalation ladder, rung by rung
+            verdict = "restored the service" if rung.get("restored") else f"did not: {rung.get('reason') or '?'}"
+            text = f"Rung {number}, {rung.get('mitigation')}: {rung.get('outcome')}, {rung.get('message')}; {verdict}"
+            lines.append(f"- {_text(text)}")
         said = outcome.get("result")  # what the mitigation itself said it did (docs/mitigation-contract.md)
-        if isinstance(said, dict) and said.get("outcome"):
+        if isinstance(said, dict) and said.get("outcome") and len(rungs) <= 1:
             text = f"Mitigation {outcome.get('mitigation')}: {said.get('outcome')}, {said.get('message') or ''}"
             lines.append(f"- {_text(text)}")
         lines += [f"- {_text(_step(step))}" for step in outcome.get("actions") or []]

@@ -203,3 +203,61 @@ def test_the_role_hands_back_a_failure_with_the_message_the_operator_reads(host)
     assert failed[-1]["msg"] == result["message"], "the role fails with its result's message"
     assert (result["details"]["from"], result["details"]["to"]) == ("2.0.0", "1.0.0"), result["details"]
     assert "restored" not in result["details"], "nothing was switched back"
+
+
+# --- the escalation ladder (issue 22, item 4): restart, then rollback, each verified ------------------------------
+
+BUDGET = "/var/lib/incident-remediation/restart-budget/demo-app.service.json"
+
+
+def restart_escalating(host, name: str) -> tuple[int, dict | None, str, Path]:
+    """ansible-playbook incident.remediation.restart -e escalate=true, as an operator runs it."""
+    _, _, work = host
+    incidents = work / name
+    variables = {"incident_id": f"LADDER-{name}", "incident_evidence_dir": str(incidents), "restart_health_timeout": 8}
+    done = playbook(write_inventory(work / f"{name}-inventory", [HOST], {}), "incident.remediation.restart",
+                    "--limit", HOST, "-e", "service=demo-app", "-e", "escalate=true", "-e", json.dumps(variables),
+                    INCIDENT_TIMELINE_DIR=str(incidents))  # fmt: skip
+    folder = Path(incidents) / f"LADDER-{name}"
+    path = folder / "timeline.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    outcome = next((e["data"] for e in events if e["event"] == "outcome"), None)
+    return done.returncode, outcome, done.stdout + done.stderr, folder
+
+
+def test_a_restart_that_does_not_help_climbs_to_a_rollback_and_a_second_climb_in_the_window_is_refused(host):
+    """Two rungs on a real host: 1.1.0 never gets ready, so the restart (rung 1) does not restore the service and
+    the rollback (rung 2, the window's one escalation) does; the report shows each rung. The same fault again in
+    the window: the restart fails again and the climb is refused (people are paged), the host left on 1.1.0."""
+    server = host[0]
+    redeploy(host, [{"version": "1.0.0"}, {"version": "1.1.0", "faults": {"never_ready": True}}])
+    assert server.health() is None or server.health()["status"] != "ready"
+    rc, outcome, output, folder = restart_escalating(host, "climb")
+    assert rc == 0 and outcome and outcome["status"] == "resolved", output[-4000:]
+    assert (server.health() or {}).get("version") == "1.0.0", "rolled back to 1.0.0 and ready"
+    rungs = outcome["ladder"]
+    assert [(r["mitigation"], r["restored"]) for r in rungs] == [("restart", False), ("rollback", True)], rungs
+    assert rungs[0]["outcome"] == "failed" and "is not healthy" in rungs[0]["reason"], rungs[0]
+    assert rungs[1]["outcome"] == "fixed" and "rolled back and healthy" in rungs[1]["message"], rungs[1]
+    assert outcome["mitigation"] == "restart" and outcome["result"]["details"]["to"] == "1.0.0", outcome
+    assert outcome["reason"].startswith("verified healthy after rung 2, rollback; restart did not restore"), outcome
+    steps = [a["step"] for a in outcome["actions"]]
+    assert steps[-1] == "rollback" and "restart" in steps, steps
+    budget = json.loads(server.sh(f"cat {BUDGET}").stdout)
+    assert len(budget["restarts"]) == 1 and len(budget["escalations"]) == 1, budget
+    report = (folder / "report.md").read_text()
+    assert "Rung 1, restart: failed" in report and "Rung 2, rollback: fixed" in report, report
+
+    # the same fault again, within the window: the restart does not help and the escalation is spent
+    server.sh("rm -f /opt/demo-app/releases/1.1.0/.incident-remediation-bad && ln -sfn releases/1.1.0 "
+              "/opt/demo-app/current && systemctl restart demo-app.service")  # fmt: skip
+    rc, outcome, output, _ = restart_escalating(host, "again")
+    assert rc != 0 and outcome and outcome["status"] == "refused", output[-4000:]
+    assert "already escalated in the last 15 min" in outcome["reason"], outcome["reason"]
+    assert outcome["reason"].startswith("refused: "), outcome["reason"]
+    rungs = outcome["ladder"]
+    assert [(r["mitigation"], r["outcome"], r["stop"]) for r in rungs] == [
+        ("restart", "failed", False), ("rollback", "refused", True)], rungs  # fmt: skip
+    assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/1.1.0", "not rolled back again"
+    budget = json.loads(server.sh(f"cat {BUDGET}").stdout)
+    assert len(budget["restarts"]) == 2 and len(budget["escalations"]) == 1, budget

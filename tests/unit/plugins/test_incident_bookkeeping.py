@@ -26,7 +26,7 @@ UNCHANGED = {**FIXED, "outcome": "unchanged", "changed": False, "verified": [], 
 
 
 def record(**given):
-    base = dict(plan=PLAN, check_mode=False, failure={}, failed_task="", mitigation_result={}, actions=None,
+    base = dict(plan=PLAN, check_mode=False, failure={}, failed_task="", mitigation_result={},
                 verify={}, service=SERVICE, verify_alert=True, diagnosed={}, evidence="/e", lock={"message": "lease"},
                 unlock={}, silence=SILENCE, unsilence={"changed": True}, silence_duration="30m",
                 started="s", ended="e")  # fmt: skip
@@ -157,6 +157,42 @@ def test_the_diagnosis_summary():
 
 def test_no_failure_no_class():
     assert failure_class({}, FIXED) == "" and failure_class("", {}) == ""
+
+
+RESTART_FAILED = {
+    "mitigation": "restart",
+    "outcome": "failed",
+    "message": "not healthy",
+    "restored": False,
+    "reason": "not healthy (task: Check)",
+    "stop": False,
+    "steps": [{"step": "restart", "outcome": "no"}],
+}
+ROLLED_BACK = {"mitigation": "rollback", "outcome": "fixed", "message": "rolled back and healthy", "restored": True,
+               "reason": "", "stop": False, "steps": [{"step": "switch"}]}  # fmt: skip
+
+
+def test_a_ladder_climbed_shows_every_rung_its_steps_and_why_the_next_was_tried():
+    rollback = {**FIXED, "mitigation": "rollback", "message": "rolled back and healthy", "steps": [{"step": "switch"}]}
+    done = record(mitigation_result=rollback, ladder=[RESTART_FAILED, ROLLED_BACK])
+    assert done["status"] == "resolved" and done["mitigation"] == "restart", "the mitigation asked for"
+    assert done["reason"] == ("verified healthy after rung 2, rollback; restart did not restore the service "
+                              "(failed: not healthy (task: Check))")  # fmt: skip
+    assert [r["mitigation"] for r in done["ladder"]] == ["restart", "rollback"]
+    assert "steps" not in done["ladder"][0], "the steps are the actions, not repeated per rung"
+    assert done["actions"][0] == {"step": "restart", "outcome": "no"}
+    assert done["actions"][1]["step"] == "rollback"
+    assert done["actions"][1]["outcome"] == ("restart did not restore the service (failed): fixed, rolled back and "
+                                             "healthy")  # fmt: skip
+    assert done["result"]["message"] == "rolled back and healthy", "the last rung's result"
+    refused = {"mitigation": "rollback", "outcome": "refused", "message": "refused: already escalated", "stop": True,
+               "restored": False, "reason": "refused: already escalated", "steps": []}  # fmt: skip
+    stopped = record(failure={"msg": "refused: already escalated", "incident_refused": True},
+                     ladder=[RESTART_FAILED, refused], unsilence={"changed": True})  # fmt: skip
+    assert stopped["status"] == "refused" and stopped["failure"] == "refused"
+    assert stopped["reason"] == "refused: already escalated (the ladder tried restart then rollback)"
+    one = record(mitigation_result=FIXED, ladder=[{**ROLLED_BACK, "mitigation": "restart"}])
+    assert one["reason"] == "verified healthy" and one["actions"] == [{"step": "switch"}]
 
 
 # --- the actions, through a real ansible-playbook ------------------------------------------------------

@@ -70,3 +70,16 @@ def test_the_mitigations_own_outcome_and_message_are_shown():
     report = render([*EVENTS[:-1], {**EVENTS[-1], "data": unchanged}])
     assert "### web1: cache\\_purge" in report or "### web1: cache_purge" in report
     assert "- Mitigation cache_purge: unchanged, all 40 artifacts match the manifest: nothing purged" in report
+
+
+def test_each_rung_of_the_ladder_is_shown_with_why_the_next_was_tried():
+    climbed = {"status": "resolved", "mitigation": "restart", "actions": [], "reason": "verified healthy after rung 2",
+               "ladder": [{"mitigation": "restart", "outcome": "failed", "message": "not healthy", "restored": False,
+                           "reason": "not healthy (task: Check)"},
+                          {"mitigation": "rollback", "outcome": "fixed", "message": "rolled back", "restored": True,
+                           "reason": ""}],
+               "result": {"outcome": "fixed", "message": "rolled back"}}  # fmt: skip
+    report = render([*EVENTS[:-1], {**EVENTS[-1], "data": climbed}])
+    assert "- Rung 1, restart: failed, not healthy; did not: not healthy (task: Check)" in report, report
+    assert "- Rung 2, rollback: fixed, rolled back; restored the service" in report, report
+    assert "- Mitigation restart:" not in report, "the rungs say what each mitigation did"

@@ -49,8 +49,9 @@ PLAY = {
         phase("close"),
         {"name": "Outcome", "incident.remediation.incident_outcome": {
             "plan": "{{ incident_plan }}", "failure": "{{ {'msg': why} if why is defined else {} }}", "fail": False,
-            "actions": [{"step": "restart", "outcome": "healthy again", "seconds": 2.5}],
-            "proved": [{"check": "health", "kind": "health", "result": "ready"}]}},
+            "result": {"mitigation": "restart", "outcome": "fixed", "changed": True, "message": "healthy again",
+                       "steps": [{"step": "restart", "outcome": "healthy again", "seconds": 2.5}],
+                       "verified": [{"check": "health", "kind": "health", "result": "ready"}]}}},
     ],
 }
 # fmt: on

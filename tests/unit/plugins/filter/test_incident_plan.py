@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.filter.incident_plan import (
     FilterModule,
@@ -186,6 +188,21 @@ def test_a_mitigation_without_a_ladder_is_a_ladder_of_one_and_an_operator_choice
     assert plan(alert("NobodyMapsThis"), service="demo-app")["ladder"] == []
 
 
+def test_escalate_on_a_restart_is_the_ladder_restart_then_rollback_for_an_alert_and_an_operator_alike():
+    """Issue 22, item 4: the restart role's built-in escalation became a case of the ladder; -e escalate=true works."""
+    rollback = {"mitigation": "rollback", "options": {"version": "", "force": False}}
+    mapped = plan(alert("HighErrorRate"))  # mapped to restart with escalate: true
+    assert [rung["mitigation"] for rung in mapped["ladder"]] == ["restart", "rollback"]
+    assert mapped["ladder"][1] == rollback
+    operator = plan({}, incident_id="OPS-1", service="demo-app", mitigation="restart", options={"escalate": "true"})
+    assert operator["ladder"] == [{"mitigation": "restart", "options": {"force": False, "escalate": True}}, rollback]
+    # a ladder that has its rollback already does not get a second one
+    laddered = {"relay-app": {"unit": "s.service", "alerts": {"RelayDown": {"ladder": [
+        {"mitigation": "restart", "options": {"escalate": True}}, "rollback"], "severity": "critical"}}}}  # fmt: skip
+    decided = incident_plan(alert("RelayDown"), services=laddered, levels=LEVELS, act_on=ACT_ON)
+    assert [rung["mitigation"] for rung in decided["ladder"]] == ["restart", "rollback"]
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -233,3 +250,16 @@ def test_every_option_default_is_filled_in_and_each_value_typed():
 def test_an_option_of_the_wrong_type_is_refused_naming_it(mitigation, options, message):
     with pytest.raises(AnsibleFilterError, match=re.escape(message)):
         plan({}, service="demo-app", incident_id="OPS-1", mitigation=mitigation, options=options)
+
+
+EXAMPLE = Path(__file__).resolve().parents[4] / "inventories" / "example" / "group_vars" / "demo_app.yml"
+
+
+def test_every_alert_of_the_example_inventory_plans_and_the_provider_ladder_disables_then_rolls_back():
+    services = yaml.safe_load(EXAMPLE.read_text())["services"]
+    for name in services["demo-app"]["alerts"]:
+        decided = incident_plan(alert(name, severity="critical"), services=services, levels=LEVELS, act_on=ACT_ON)
+        assert decided["act"] and decided["ladder"][0]["mitigation"] == decided["mitigation"], (name, decided)
+    provider = incident_plan(alert("DemoAppProviderDown"), services=services, levels=LEVELS, act_on=ACT_ON)
+    assert [rung["mitigation"] for rung in provider["ladder"]] == ["config_change", "rollback"]
+    assert provider["level"] == "P1" and provider["act"], "sev-2 from the mapping acts"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.incident.remediation.plugins.module_utils.ladder import next_rung, rung_record
+from ansible_collections.incident.remediation.plugins.module_utils.ladder import climb, next_rung, rung_record
 
 LADDER = [{"mitigation": "restart", "options": {}}, {"mitigation": "rollback", "options": {}}]
 
@@ -40,3 +40,32 @@ def test_the_climb_ends_at_the_top_and_never_passes_a_security_stop():
 def test_a_rung_without_a_result_is_a_failure_named_as_such():
     record = rung_record("restart", None, restored=False)
     assert record["outcome"] == "failed" and record["message"] == "no result handed back"
+
+
+def test_climb_records_the_rung_and_says_whether_it_was_the_last():
+    fixed = {"outcome": "fixed", "message": "rolled back and healthy", "steps": [{"step": "switch"}]}
+    first = climb(LADDER, [], "restart", {"outcome": "failed", "message": "not healthy"}, {"msg": "not healthy"},
+                  reason="not healthy (task: Check that health came back)")  # fmt: skip
+    assert first["next"] == 1 and not first["final"] and first["climbed"][0]["restored"] is False
+    assert first["climbed"][0]["reason"] == "not healthy (task: Check that health came back)"
+    second = climb(LADDER, first["climbed"], "rollback", fixed, {})
+    assert second["final"] and second["next"] is None and second["why"] == "rollback restored the service"
+    assert second["climbed"][1] == {
+        "mitigation": "rollback",
+        "outcome": "fixed",
+        "message": "rolled back and healthy",
+        "restored": True,
+        "reason": "",
+        "stop": False,
+        "steps": [{"step": "switch"}],
+    }
+
+
+def test_an_escalation_refused_stops_the_climb_whatever_rungs_are_left():
+    ladder = [*LADDER, {"mitigation": "cache_purge", "options": {}}]
+    first = climb(ladder, [], "restart", {"outcome": "failed"}, {"msg": "not healthy"}, reason="not healthy")
+    refused = {"msg": "refused: ..., and already escalated in the last 15 min", "escalation_refused": True}
+    second = climb(ladder, first["climbed"], "rollback", {}, refused, reason="already escalated in the last 15 min")
+    assert second["final"] and second["next"] is None, second
+    assert second["climbed"][1]["outcome"] == "refused" and second["climbed"][1]["stop"] is True
+    assert "was not tried (already escalated in the last 15 min): no further rung" in second["why"]

@@ -1,4 +1,4 @@
-"""After the escalation: 1.0.0 running healthy with its own config, 1.1.0 marked bad and kept as evidence."""
+"""After the rollback: 1.0.0 running healthy with its own config, 1.1.0 marked bad and kept as evidence."""
 
 import json
 
@@ -18,7 +18,7 @@ def test_bad_release_is_marked_and_kept(host):
     details = json.loads(marker.content_string)
     assert details["replaced_by"] == "1.0.0"
     assert "INC-molecule-rollback" in details["reason"]
-    assert "restart did not restore health" in details["reason"]
+    assert "1.1.0 never gets ready" in details["reason"], "the caller's reason is recorded"
     assert host.file("/opt/demo-app/releases/1.1.0/demo_app.py").exists
 
 
