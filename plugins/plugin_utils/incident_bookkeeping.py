@@ -11,10 +11,12 @@ the report read: change them only with their readers.
 from __future__ import annotations
 
 import itertools
+import re
 
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
+NAMED_TASK = re.compile(r"\(task: [^()]*\)\Z")
 PHASES = ("acknowledge", "diagnose", "resolve", "verify", "close")
 STATUSES = ("diagnosed", "refused", "failed", "checked", "resolved")
 
@@ -101,8 +103,10 @@ def failure_text(failure, task: str) -> str:
     """What stopped the incident, as today's reason: the message, then the task in parentheses."""
     if not isinstance(failure, dict) or not failure:
         return ""
-    text = failure.get("msg") or "failed without a message"
-    return f"{text} (task: {task})" if task else str(text)
+    text = str(failure.get("msg") or "failed without a message")
+    # a mitigation's rescue names the task that failed in its result's message (mitigation_result), then fails
+    # again with that message: the task failing then is only the role's last, not worth naming after it
+    return f"{text} (task: {task})" if task and not NAMED_TASK.search(text) else text
 
 
 def status(act: bool, check_mode: bool, klass: str) -> str:

@@ -253,3 +253,12 @@ def test_incident_outcome_records_then_fails_an_unresolved_incident(ansible_task
     assert failed["failed"] and failed["incident_event"][0]["data"]["status"] == "failed"
     assert failed["msg"].startswith("incident INC-1 on ") and failed["msg"].endswith(": down (task: T)")
     assert checked["ansible_facts"]["incident_outcome"]["status"] == "checked"
+
+
+def test_a_failure_that_names_its_task_already_is_not_named_twice():
+    """A role's rescue hands back "<msg> (task: <its task>)" and fails again with that message: the incident named
+    the role's last task after it ("... (task: Check) (task: Fail with the restart's result)")."""
+    named = {"msg": "demo-app.service is not healthy (task: Check that health came back)"}
+    done = record(mitigation_result={**FIXED, "outcome": "failed"}, failure=named,
+                  failed_task="Fail with the restart's result", unsilence={"skipped": True})  # fmt: skip
+    assert done["reason"] == "demo-app.service is not healthy (task: Check that health came back)", done["reason"]
