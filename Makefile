@@ -35,8 +35,9 @@ e2e: image
 build: setup
 	scripts/build-collection
 
+# Two scenarios at once: each has its own host, and a scenario waits on its host more than it computes.
 molecule: image
-	scripts/molecule
+	MOLECULE_JOBS=$${MOLECULE_JOBS:-2} scripts/molecule
 
 test: setup image lint unit integration e2e molecule
 	@echo "make test: all passed"
