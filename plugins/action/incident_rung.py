@@ -9,7 +9,7 @@ decisions are plugins/module_utils/ladder.py's.
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.incident.remediation.plugins.module_utils.ladder import climb
+from ansible_collections.incident.remediation.plugins.module_utils.ladder import climb, said
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import failure_text
 
 ARGUMENTS = {
@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
             host = task_vars.get("inventory_hostname", "?")
             return {**result, **self._enter(plan, state, (index, name, host), args["escalation"])}
         failure = args["failure"] if isinstance(args["failure"], dict) else {}
-        reason = failure_text(failure, args["failed_task"])
+        reason = failure_text(failure, args["failed_task"], args["result"])
         decided = climb(ladder, state.get("climbed") or [], name, args["result"], failure, reason=reason)
         facts = {
             "_incident_ladder": {k: decided[k] for k in ("next", "why", "climbed")},
@@ -60,14 +60,16 @@ class ActionModule(ActionBase):
         index, name, host = rung
         why = state.get("why") or f"rung {index + 1}"
         if index and escalation and not escalation.get("skipped") and not escalation.get("allowed"):
+            climbed = state.get("climbed") or []
+            before = said(climbed[-1]).rstrip(".") if climbed else "the rung before did not restore the service"
+            spent = escalation.get("message") or "the escalation budget refused"
             return {
                 "failed": True,
                 "incident_refused": True,
                 "escalation_refused": True,
                 "msg": (
-                    f"refused: {why}, and {escalation.get('message') or 'the escalation budget refused'}: not "
-                    f"trying {name} on {host}; the service keeps failing after an escalation, an engineer is "
-                    f"needed (budget file {escalation.get('path', '?')})"
+                    f"refused: {before}, and {spent}: not trying {name} on {host}; the service keeps failing "
+                    f"after an escalation, an engineer is needed (budget file {escalation.get('path', '?')})"
                 ),
             }
         return {"changed": False, "msg": f"incident {plan.get('id')}, rung {index + 1}: {name} ({why})"}

@@ -125,6 +125,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.module_utils.incident_id import INCIDENT_ID, from_alert
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import (
     MITIGATIONS,
+    SERVICE_NEEDS,
     ResultError,
     complete_options,
 )
@@ -301,6 +302,11 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     if chosen == "restart" and options.get("escalate") and "rollback" not in [r["mitigation"] for r in ladder]:
         # escalate=true, as operators have always given it: roll back when the restart does not help
         ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
+    for rung in ladder:  # refused now, not after a rung before it acted and spent the window's escalation
+        missing = [key for key in SERVICE_NEEDS.get(rung["mitigation"], ()) if not services[name].get(key)]
+        if missing:
+            _fail(f"{rung['mitigation']} needs {', '.join(missing)} in services.{name}, which has none: add it, or "
+                  f"leave {rung['mitigation']} out of what this incident tries")  # fmt: skip
     return {
         "id": str(incident_id),
         "service": name,

@@ -14,10 +14,11 @@ from __future__ import annotations
 def rung_record(mitigation: str, result, restored: bool, reason: str = "", *, stop: bool = False) -> dict:
     """What one rung did, as the report shows it: the mitigation's outcome and message, and the verify's verdict.
 
-    ``stop``: no rung may be tried after this one (the window's one escalation is spent), whatever it did.
+    ``stop``: no rung may be tried after this one (the window's one escalation is spent, or what it did was not
+    proved either way), whatever it did.
     """
     result = result if isinstance(result, dict) else {}
-    outcome = str(result.get("outcome") or ("fixed" if restored else "refused" if stop else "failed"))
+    outcome = str(result.get("outcome") or ("fixed" if restored else "failed"))
     return {
         "mitigation": str(mitigation),
         "outcome": outcome,
@@ -41,24 +42,36 @@ def next_rung(ladder: list, climbed: list) -> dict:
         return {"next": None, "why": f"{name} restored the service"}
     if last["outcome"] == "security":
         return {"next": None, "why": f"{name} stopped the service on suspected tampering: no further rung is tried"}
+    why_not = said(last)
     if last.get("stop"):
-        return {"next": None, "why": f"{name} was not tried ({last['reason'] or last['message']}): no further rung"}
+        return {"next": None, "why": f"{name}: {why_not}: no further rung is tried"}
     done = len(climbed)
-    failed = f"{name} did not restore the service ({last['outcome']}: {last['reason'] or last['message']})"
+    failed = f"{name} did not restore the service ({last['outcome']}: {why_not})"
     if done >= len(ladder):
         return {"next": None, "why": f"{failed}, and no rung is left"}
     return {"next": done, "why": f"{failed}: trying {ladder[done]['mitigation']}"}
 
 
+def said(rung: dict) -> str:
+    """Why a rung did not restore the service, without repeating its class (``refused: refused: ...``)."""
+    text = rung["reason"] or rung["message"]
+    prefix = f"{rung['outcome']}: "
+    return text[len(prefix) :] if text.lower().startswith(prefix) else text
+
+
 def climb(ladder: list, climbed: list, mitigation: str, result, failure, *, reason: str = "") -> dict:
     """The ladder after one rung: ``{"climbed": [..., this rung], "next", "why", "final"}``.
 
-    ``failure`` is what stopped the rung (its mitigation's failure, or the verify's; an escalation refused
-    carries ``escalation_refused``), empty when it restored the service. ``final``: no rung comes after this
-    one, so its failure, if any, is the incident's.
+    ``failure`` is what stopped the rung (its mitigation's failure, or the verify's), empty when it restored the
+    service. No rung comes after an escalation refused (``escalation_refused``) or a verify that proved nothing
+    either way (``inconclusive``: Prometheus did not answer, or evaluates no rule of the alert's name): climbing
+    on that would roll back a service the rung may well have fixed. ``final``: no rung comes after this one, so
+    its failure, if any, is the incident's.
     """
     failure = failure if isinstance(failure, dict) else {}
-    stop = bool(failure.get("escalation_refused"))
+    stop = bool(failure.get("escalation_refused") or failure.get("inconclusive"))
+    if failure.get("escalation_refused") and not result:
+        result = {"outcome": "refused", "message": failure.get("msg") or reason}
     record = rung_record(mitigation, result, restored=not failure, reason=reason, stop=stop)
     climbed = [*(climbed or []), record]
     decided = next_rung(ladder, climbed)

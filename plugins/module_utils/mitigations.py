@@ -21,6 +21,13 @@ OPTIONS: dict[str, dict[str, object]] = {
     "config_change": {"set": {}, "remove": [], "api_url": None, "body": {}, "apply": "restart"},
 }
 MITIGATIONS: dict[str, frozenset[str]] = {name: frozenset(options) for name, options in OPTIONS.items()}
+# What a mitigation needs in the service's description (services.NAME) beside its unit; a plan with a rung
+# whose service lacks one is refused before anything runs (roles/incident/tasks/mitigations/<name>.yml maps
+# them to the role's variables).
+SERVICE_NEEDS: dict[str, tuple[str, ...]] = {
+    "rollback": ("release_root",),
+    "cache_purge": ("cache_dir", "cache_manifest"),
+}
 
 # fixed: the role changed the host and proved the change; unchanged: nothing needed doing (and nothing
 # was done); refused: a safety limit stopped it before it acted (a budget, a guard, bad input);

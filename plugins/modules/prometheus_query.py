@@ -152,6 +152,14 @@ satisfied:
   returned: always
   type: bool
   sample: true
+inconclusive:
+  description:
+    - On failure, whether the failure proves nothing about the condition - Prometheus did not answer at the end of
+      the wait, gave an answer that could not be read, or evaluates no alerting rule of O(alert_rule) - rather
+      than the condition being seen unmet. The incident's escalation ladder climbs only on a condition seen unmet.
+  returned: failure
+  type: bool
+  sample: false
 value:
   description:
     - The value that decided the outcome, the first series that failed (or, with O(series=any), that passed);
@@ -372,7 +380,7 @@ def main() -> None:
     try:
         outcome = poll(check, wait=params["wait"], interval=params["interval"], hold=params["hold"])
     except QueryFailed as exc:
-        module.fail_json(msg=str(exc), query=params["query"], satisfied=False)
+        module.fail_json(msg=str(exc), query=params["query"], satisfied=False, inconclusive=True)
     seen = outcome.last
     result = {
         "changed": False,
@@ -387,6 +395,8 @@ def main() -> None:
     if params["alert_rule"]:
         result["rules"] = check.rules or []
     if not outcome.satisfied:
+        # Prometheus not answered at the end: the condition is not known to be unmet, only not proved
+        result["inconclusive"] = bool(seen["error"])
         if params["threshold"] is None and not params["absent"]:
             module.fail_json(msg=seen["error"], **result)
         module.fail_json(msg=describe_failure(params, outcome), **result)

@@ -11,12 +11,10 @@ the report read: change them only with their readers.
 from __future__ import annotations
 
 import itertools
-import re
 
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
-NAMED_TASK = re.compile(r"\(task: [^()]*\)\Z")
 PHASES = ("acknowledge", "diagnose", "resolve", "verify", "close")
 STATUSES = ("diagnosed", "refused", "failed", "checked", "resolved")
 
@@ -99,14 +97,17 @@ def failure_class(failure, mitigation_result) -> str:
     return "failed"
 
 
-def failure_text(failure, task: str) -> str:
-    """What stopped the incident, as today's reason: the message, then the task in parentheses."""
+def failure_text(failure, task: str, mitigation_result=None) -> str:
+    """What stopped the incident, as today's reason: the message, then the task in parentheses.
+
+    A mitigation's rescue names the task that failed in its result's message (mitigation_result), then fails
+    again with that message: the task failing then is only the role's last, not named after it.
+    """
     if not isinstance(failure, dict) or not failure:
         return ""
     text = str(failure.get("msg") or "failed without a message")
-    # a mitigation's rescue names the task that failed in its result's message (mitigation_result), then fails
-    # again with that message: the task failing then is only the role's last, not worth naming after it
-    return f"{text} (task: {task})" if task and not NAMED_TASK.search(text) else text
+    said = mitigation_result.get("message") if isinstance(mitigation_result, dict) else None
+    return f"{text} (task: {task})" if task and text != said else text
 
 
 def status(act: bool, check_mode: bool, klass: str) -> str:
@@ -228,8 +229,9 @@ def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None
             said = mitigation_result.get("message") or "nothing needed doing"
             return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {said}"
         return "verified healthy"
-    if len(climbed) > 1:
-        names = " then ".join(str(r.get("mitigation")) for r in climbed)
+    tried = [r for r in climbed if not (r.get("stop") and r.get("outcome") == "refused")]  # a refused rung never ran
+    if len(tried) > 1:
+        names = " then ".join(str(r.get("mitigation")) for r in tried)
         return f"{failure} (the ladder tried {names})"
     return failure
 
@@ -281,7 +283,7 @@ def outcome(
     actions = ladder_actions(climbed) if climbed else list(result.get("steps") or []) if result else []
     record = {
         "status": state,
-        "reason": one_line(reason(state, plan, failure_text(failure, failed_task), result, climbed)),
+        "reason": one_line(reason(state, plan, failure_text(failure, failed_task, result), result, climbed)),
         "mitigation": plan.get("mitigation") or "",
         "started": started,
         "ended": ended,

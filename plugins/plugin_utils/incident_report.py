@@ -185,7 +185,13 @@ def _actions(outcomes: dict) -> list[str]:
         lines.append("")
         rungs = [rung for rung in outcome.get("ladder") or [] if isinstance(rung, dict)]
         for number, rung in enumerate(rungs if len(rungs) > 1 else [], 1):  # the escalation ladder, rung by rung
-            verdict = "restored the service" if rung.get("restored") else f"did not: {rung.get('reason') or '?'}"
+            reason = str(rung.get("reason") or "")
+            if rung.get("restored"):
+                verdict = "restored the service"
+            elif not reason or reason.startswith(str(rung.get("message"))):  # the message says it already
+                verdict = "did not restore it"
+            else:
+                verdict = f"did not: {reason}"
             text = f"Rung {number}, {rung.get('mitigation')}: {rung.get('outcome')}, {rung.get('message')}; {verdict}"
             lines.append(f"- {_text(text)}")
         said = outcome.get("result")  # what the mitigation itself said it did (docs/mitigation-contract.md)

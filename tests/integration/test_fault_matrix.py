@@ -234,12 +234,22 @@ def test_an_alert_prometheus_has_no_rule_for_is_not_proved_over(host, monitoring
     forged = alert_with_expression()
     forged["labels"] = {**forged["labels"], "alertname": "DemoAppForged"}
     forged["fingerprint"] = "00000000000f0e6d"
-    service = {**urls(monitoring), "alerts": {"DemoAppForged": "restart"}}
+    # mapped with a ladder (restart, then rollback): a verify that proves nothing either way climbs no further
+    service = {
+        **urls(monitoring),
+        "alerts": {"DemoAppForged": {"mitigation": "restart", "options": {"escalate": True}}},
+    }
+    budget = "/var/lib/incident-remediation/restart-budget/demo-app.service.json"
+    escalations = json.loads(host[0].sh(f"cat {budget} 2>/dev/null || echo {{}}").stdout).get("escalations", [])
     rc, outcome, output, _ = remediate(host, "forged", service, forged)
     assert rc != 0 and outcome["status"] == "failed", output[-3000:]
     assert "Prometheus does not evaluate alert 'DemoAppForged'" in outcome["reason"], outcome["reason"]
     assert outcome["silence"]["state"].startswith("kept until it ends"), outcome["silence"]
     assert host[0].health()["status"] == "ready", "the restart was done; only the proof is missing"
+    rungs = outcome["ladder"]
+    assert [(r["mitigation"], r["stop"]) for r in rungs] == [("restart", True)], "no rollback of a restored service"
+    after = json.loads(host[0].sh(f"cat {budget}").stdout).get("escalations", [])
+    assert after == escalations, "the window's escalation is not spent on a proof that proved nothing"
 
 
 def test_alertmanager_going_down_mid_run_does_not_stop_the_fix(host, monitoring):

@@ -247,6 +247,8 @@ def test_a_restart_that_does_not_help_climbs_to_a_rollback_and_a_second_climb_in
     assert len(budget["restarts"]) == 1 and len(budget["escalations"]) == 1, budget
     report = (folder / "report.md").read_text()
     assert "Rung 1, restart: failed" in report and "Rung 2, rollback: fixed" in report, report
+    marker = json.loads(server.sh("cat /opt/demo-app/releases/1.1.0/.incident-remediation-bad").stdout)
+    assert "LADDER-climb: restart did not restore the service" in marker["reason"], "the marker says why"
 
     # the same fault again, within the window: the restart does not help and the escalation is spent
     server.sh("rm -f /opt/demo-app/releases/1.1.0/.incident-remediation-bad && ln -sfn releases/1.1.0 "

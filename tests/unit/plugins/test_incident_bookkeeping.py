@@ -190,7 +190,7 @@ def test_a_ladder_climbed_shows_every_rung_its_steps_and_why_the_next_was_tried(
     stopped = record(failure={"msg": "refused: already escalated", "incident_refused": True},
                      ladder=[RESTART_FAILED, refused], unsilence={"changed": True})  # fmt: skip
     assert stopped["status"] == "refused" and stopped["failure"] == "refused"
-    assert stopped["reason"] == "refused: already escalated (the ladder tried restart then rollback)"
+    assert stopped["reason"] == "refused: already escalated", "the refused rung never ran: no 'ladder tried'"
     one = record(mitigation_result=FIXED, ladder=[{**ROLLED_BACK, "mitigation": "restart"}])
     assert one["reason"] == "verified healthy" and one["actions"] == [{"step": "switch"}]
 
@@ -259,6 +259,38 @@ def test_a_failure_that_names_its_task_already_is_not_named_twice():
     """A role's rescue hands back "<msg> (task: <its task>)" and fails again with that message: the incident named
     the role's last task after it ("... (task: Check) (task: Fail with the restart's result)")."""
     named = {"msg": "demo-app.service is not healthy (task: Check that health came back)"}
-    done = record(mitigation_result={**FIXED, "outcome": "failed"}, failure=named,
+    done = record(mitigation_result={**FIXED, "outcome": "failed", "message": named["msg"]}, failure=named,
                   failed_task="Fail with the restart's result", unsilence={"skipped": True})  # fmt: skip
     assert done["reason"] == "demo-app.service is not healthy (task: Check that health came back)", done["reason"]
+
+
+def test_incident_rung_refuses_a_spent_escalation_and_records_the_climb(ansible_task):
+    """The action of the ladder, through a real ansible-playbook: rung 1 failed, rung 2 is entered only with the
+    window's escalation; a spent one is refused (escalation_refused), and the record makes it the incident's end."""
+    ladder_plan = {
+        **PLAN,
+        "ladder": [{"mitigation": "restart", "options": {}}, {"mitigation": "rollback", "options": {}}],
+    }
+    ack = {**phase("acknowledge", plan=ladder_plan, services={"demo-app": SERVICE}), "register": "x"}
+    rung = "incident.remediation.incident_rung"
+    spent = {"allowed": False, "message": "already escalated in the last 15 min (at 10:00)", "path": "/b.json"}
+    _, first, allowed, refused, last = ansible_task([
+        ack,
+        {rung: {"step": "record", "index": 0, "result": {"outcome": "failed", "message": "not healthy"},
+                "failure": {"msg": "not healthy"}, "failed_task": "Check"}, "register": "a"},
+        {rung: {"step": "enter", "index": 1, "escalation": {"allowed": True, "message": "escalation allowed"}},
+         "register": "b"},
+        {rung: {"step": "enter", "index": 1, "escalation": spent}, "register": "c"},
+        {rung: {"step": "record", "index": 1, "result": {}, "failure": "{{ c }}"}, "register": "d"},
+    ])  # fmt: skip
+    state = first["ansible_facts"]["_incident_ladder"]
+    assert state["next"] == 1 and state["why"].startswith("restart did not restore the service (failed: not healthy")
+    assert "_incident_failure" not in first["ansible_facts"], "not the last rung: the incident goes on"
+    assert not allowed.get("failed") and "rung 2: rollback" in allowed["msg"]
+    assert refused["failed"] and refused["incident_refused"] and refused["escalation_refused"]
+    assert refused["msg"].startswith("refused: not healthy, and already escalated"), refused["msg"]
+    assert "already escalated in the last 15 min (at 10:00): not trying rollback on localhost" in refused["msg"]
+    facts = last["ansible_facts"]
+    assert facts["_incident_ladder"]["next"] is None and facts["_incident_failure"]["escalation_refused"]
+    assert [r["stop"] for r in facts["_incident_ladder"]["climbed"]] == [False, True]
+    assert failure_class(facts["_incident_failure"], facts["_incident_result"]) == "refused"

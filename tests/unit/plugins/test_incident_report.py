@@ -80,6 +80,6 @@ def test_each_rung_of_the_ladder_is_shown_with_why_the_next_was_tried():
                            "reason": ""}],
                "result": {"outcome": "fixed", "message": "rolled back"}}  # fmt: skip
     report = render([*EVENTS[:-1], {**EVENTS[-1], "data": climbed}])
-    assert "- Rung 1, restart: failed, not healthy; did not: not healthy (task: Check)" in report, report
+    assert "- Rung 1, restart: failed, not healthy; did not restore it" in report, report
     assert "- Rung 2, rollback: fixed, rolled back; restored the service" in report, report
     assert "- Mitigation restart:" not in report, "the rungs say what each mitigation did"

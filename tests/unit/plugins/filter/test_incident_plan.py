@@ -19,6 +19,9 @@ ACT_ON = ["P0", "P1"]
 SERVICES = {
     "demo-app": {
         "unit": "demo-app.service",
+        "release_root": "/opt/demo-app",
+        "cache_dir": "/var/cache/demo-app",
+        "cache_manifest": "/var/cache/demo-app/MANIFEST",
         "alerts": {
             "ServiceDown": "restart",
             "HighErrorRate": {"mitigation": "restart", "options": {"escalate": True}, "severity": "sev-2"},
@@ -160,6 +163,7 @@ def test_filter_is_registered():
 LADDERED = {
     "relay-app": {
         "unit": "supervisor.service",
+        "release_root": "/opt/relay",
         "alerts": {
             "RelayDown": {"ladder": [{"mitigation": "restart", "options": {"force": True}}, "rollback"],
                           "severity": "critical"},
@@ -197,7 +201,7 @@ def test_escalate_on_a_restart_is_the_ladder_restart_then_rollback_for_an_alert_
     operator = plan({}, incident_id="OPS-1", service="demo-app", mitigation="restart", options={"escalate": "true"})
     assert operator["ladder"] == [{"mitigation": "restart", "options": {"force": False, "escalate": True}}, rollback]
     # a ladder that has its rollback already does not get a second one
-    laddered = {"relay-app": {"unit": "s.service", "alerts": {"RelayDown": {"ladder": [
+    laddered = {"relay-app": {"unit": "s.service", "release_root": "/opt/r", "alerts": {"RelayDown": {"ladder": [
         {"mitigation": "restart", "options": {"escalate": True}}, "rollback"], "severity": "critical"}}}}  # fmt: skip
     decided = incident_plan(alert("RelayDown"), services=laddered, levels=LEVELS, act_on=ACT_ON)
     assert [rung["mitigation"] for rung in decided["ladder"]] == ["restart", "rollback"]
@@ -263,3 +267,17 @@ def test_every_alert_of_the_example_inventory_plans_and_the_provider_ladder_disa
     provider = incident_plan(alert("DemoAppProviderDown"), services=services, levels=LEVELS, act_on=ACT_ON)
     assert [rung["mitigation"] for rung in provider["ladder"]] == ["config_change", "rollback"]
     assert provider["level"] == "P1" and provider["act"], "sev-2 from the mapping acts"
+
+
+def test_a_rung_the_service_cannot_run_is_refused_before_anything_runs():
+    """escalate=true on a service without release_root: the restart ran and spent the window's escalation, then the
+    rollback failed on an undefined release_root (review of issue 22's ladder)."""
+    bare = {"demo-app": {**SERVICES["demo-app"], "release_root": "", "cache_dir": None}}
+    del bare["demo-app"]["cache_manifest"]
+    with pytest.raises(AnsibleFilterError, match=re.escape("rollback needs release_root in services.demo-app")):
+        incident_plan(alert("HighErrorRate"), services=bare, levels=LEVELS, act_on=ACT_ON)
+    with pytest.raises(AnsibleFilterError, match=re.escape("cache_purge needs cache_dir, cache_manifest")):
+        incident_plan(alert("DigestVerificationFailed", severity="critical"), services=bare, levels=LEVELS,
+                      act_on=ACT_ON)  # fmt: skip
+    restart = incident_plan(alert(severity="critical"), services=bare, levels=LEVELS, act_on=ACT_ON)
+    assert restart["act"], "a restart needs neither"

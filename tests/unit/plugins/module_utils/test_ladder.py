@@ -68,4 +68,22 @@ def test_an_escalation_refused_stops_the_climb_whatever_rungs_are_left():
     second = climb(ladder, first["climbed"], "rollback", {}, refused, reason="already escalated in the last 15 min")
     assert second["final"] and second["next"] is None, second
     assert second["climbed"][1]["outcome"] == "refused" and second["climbed"][1]["stop"] is True
-    assert "was not tried (already escalated in the last 15 min): no further rung" in second["why"]
+    assert second["why"] == "rollback: already escalated in the last 15 min: no further rung is tried", second
+
+
+def test_a_verify_that_proved_nothing_either_way_stops_the_climb():
+    """Prometheus unreachable, or no rule of the alert's name: the restart may well have fixed the service, and a
+    forced rollback on that would make things worse (and spend the window's escalation)."""
+    unknown = {"msg": "cannot reach Prometheus at http://p:9090", "inconclusive": True}
+    done = climb(LADDER, [], "restart", {"outcome": "fixed", "message": "ready"}, unknown, reason=unknown["msg"])
+    assert done["final"] and done["next"] is None, done
+    assert (
+        done["climbed"][0]["outcome"] == "fixed" and done["climbed"][0]["stop"] and not done["climbed"][0]["restored"]
+    )
+    assert "cannot reach Prometheus" in done["why"] and "no further rung is tried" in done["why"]
+
+
+def test_a_refusal_is_not_said_twice():
+    refused = rung_record("restart", {"outcome": "refused", "message": "refused: restart budget exhausted"}, False,
+                          "refused: restart budget exhausted (3 in the last 15 min)")  # fmt: skip
+    assert "(refused: restart budget exhausted (3 in the last 15 min))" in next_rung(LADDER, [refused])["why"]

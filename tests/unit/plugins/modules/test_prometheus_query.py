@@ -41,6 +41,7 @@ def test_threshold_not_met_says_condition_and_last_value(httpserver, run_module)
     assert result["satisfied"] is False and result["value"] == 0.95
     assert "condition not met: up > 0.99" in result["msg"]
     assert "last seen: value 0.95 of {'instance': 'web1'}" in result["msg"]
+    assert result["inconclusive"] is False, "Prometheus answered: the condition was seen unmet"
 
 
 def test_bad_query_relays_prometheus_error(httpserver, run_module):
@@ -57,12 +58,14 @@ def test_server_error_is_a_failure_not_a_pass(httpserver, run_module):
     httpserver.expect_request("/api/v1/query").respond_with_data("overloaded", status=503)
     failed, result = run_module(prometheus_query, args(httpserver, comparison="<", threshold=1))
     assert failed and "Prometheus answered HTTP 503: overloaded" in result["msg"]
+    assert result["inconclusive"] is True, "nothing was seen of the condition: the escalation ladder must not climb"
 
 
 def test_invalid_json_is_a_failure(httpserver, run_module):
     httpserver.expect_request("/api/v1/query").respond_with_data("not json", status=200)
     failed, result = run_module(prometheus_query, args(httpserver, comparison="<", threshold=1))
     assert failed and "answer is not JSON" in result["msg"]
+    assert result["inconclusive"] is True
 
 
 def test_unreachable_prometheus_fails_even_without_threshold(run_module):
