@@ -229,11 +229,16 @@ def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None
             said = mitigation_result.get("message") or "nothing needed doing"
             return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {said}"
         return "verified healthy"
-    tried = [r for r in climbed if not (r.get("stop") and r.get("outcome") == "refused")]  # a refused rung never ran
+    tried = [r for r in climbed if not never_ran(r)]
     if len(tried) > 1:
         names = " then ".join(str(r.get("mitigation")) for r in tried)
         return f"{failure} (the ladder tried {names})"
     return failure
+
+
+def never_ran(rung: dict) -> bool:
+    """A rung refused before its mitigation ran (the window's escalation spent)."""
+    return bool(rung.get("stop")) and rung.get("outcome") == "refused" and not rung.get("steps")
 
 
 def ladder_actions(climbed) -> list:
@@ -244,6 +249,8 @@ def ladder_actions(climbed) -> list:
         return []
     actions = list(climbed[0].get("steps") or [])
     for before, rung in itertools.pairwise(climbed):
+        if never_ran(rung):  # its escalation refused: the refusal is the reason, not a step
+            continue
         actions.append({
             "step": rung.get("mitigation"),
             "outcome": f"{before.get('mitigation')} did not restore the service ({before.get('outcome')}): "

@@ -191,6 +191,7 @@ def test_a_ladder_climbed_shows_every_rung_its_steps_and_why_the_next_was_tried(
                      ladder=[RESTART_FAILED, refused], unsilence={"changed": True})  # fmt: skip
     assert stopped["status"] == "refused" and stopped["failure"] == "refused"
     assert stopped["reason"] == "refused: already escalated", "the refused rung never ran: no 'ladder tried'"
+    assert [a["step"] for a in stopped["actions"]] == ["restart"], "nor a step of its own (the storm counts them)"
     one = record(mitigation_result=FIXED, ladder=[{**ROLLED_BACK, "mitigation": "restart"}])
     assert one["reason"] == "verified healthy" and one["actions"] == [{"step": "switch"}]
 
