@@ -59,17 +59,28 @@ def said(rung: dict) -> str:
     return text[len(prefix) :] if text.lower().startswith(prefix) else text
 
 
+def alert_not_over(failure: dict) -> bool:
+    """The verify of the alert itself failed (its ALERTS series still there: the prometheus_query with
+    ``absent``), the service's own checks having passed before it. Whether a service is restored is its own
+    checks' to say (health, the unit, its verify_queries); an alert lags them (a ``for:``, a rate over minutes),
+    so its still firing fails the incident, silence kept, and climbs no further: a rollback forced on that
+    would roll back a service its checks prove well."""
+    args = (failure.get("invocation") or {}).get("module_args") or {}
+    return args.get("absent") is True and "satisfied" in failure
+
+
 def climb(ladder: list, climbed: list, mitigation: str, result, failure, *, reason: str = "") -> dict:
     """The ladder after one rung: ``{"climbed": [..., this rung], "next", "why", "final"}``.
 
     ``failure`` is what stopped the rung (its mitigation's failure, or the verify's), empty when it restored the
-    service. No rung comes after an escalation refused (``escalation_refused``) or a verify that proved nothing
-    either way (``inconclusive``: Prometheus did not answer, or evaluates no rule of the alert's name): climbing
-    on that would roll back a service the rung may well have fixed. ``final``: no rung comes after this one, so
+    service. No rung comes after an escalation refused (``escalation_refused``), a verify that proved nothing
+    either way (``inconclusive``: Prometheus did not answer, or evaluates no rule of the alert's name) or the
+    alert still firing once the service's own checks passed (``alert_not_over``): climbing on that would roll
+    back a service the rung may well have fixed. ``final``: no rung comes after this one, so
     its failure, if any, is the incident's.
     """
     failure = failure if isinstance(failure, dict) else {}
-    stop = bool(failure.get("escalation_refused") or failure.get("inconclusive"))
+    stop = bool(failure.get("escalation_refused") or failure.get("inconclusive") or alert_not_over(failure))
     if failure.get("escalation_refused") and not result:
         result = {"outcome": "refused", "message": failure.get("msg") or reason}
     record = rung_record(mitigation, result, restored=not failure, reason=reason, stop=stop)

@@ -258,7 +258,7 @@ def make_check(params: dict, client):
     endpoint = params["url"].rstrip("/") + "/api/v1/query"
 
     def check() -> tuple[bool, dict]:
-        seen = {"series": [], "value": None, "error": "", "warnings": []}
+        seen = {"series": [], "value": None, "error": "", "warnings": [], "answered": False}
         try:
             if params["alert_rule"] and check.rules is None:
                 check.rules = alert_rules(params, client)  # once it is known; an unreachable Prometheus is waited for
@@ -275,6 +275,7 @@ def make_check(params: dict, client):
             seen["error"] = f"unexpected answer from Prometheus: {str(answer)[:200]}"
             return False, seen
         seen["warnings"] = answer.get("warnings", [])
+        seen["answered"] = True
         seen["series"] = [s for s in to_series(answer.get("data", {})) if agrees(s["metric"], params["match_labels"])]
         if params["absent"]:
             seen["error"] = f"{len(seen['series'])} series still returned" if seen["series"] else ""
@@ -396,7 +397,7 @@ def main() -> None:
         result["rules"] = check.rules or []
     if not outcome.satisfied:
         # Prometheus not answered at the end: the condition is not known to be unmet, only not proved
-        result["inconclusive"] = bool(seen["error"])
+        result["inconclusive"] = not seen.get("answered")
         if params["threshold"] is None and not params["absent"]:
             module.fail_json(msg=seen["error"], **result)
         module.fail_json(msg=describe_failure(params, outcome), **result)

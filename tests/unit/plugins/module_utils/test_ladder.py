@@ -87,3 +87,17 @@ def test_a_refusal_is_not_said_twice():
     refused = rung_record("restart", {"outcome": "refused", "message": "refused: restart budget exhausted"}, False,
                           "refused: restart budget exhausted (3 in the last 15 min)")  # fmt: skip
     assert "(refused: restart budget exhausted (3 in the last 15 min))" in next_rung(LADDER, [refused])["why"]
+
+
+def test_the_alert_still_firing_after_the_services_own_checks_passed_climbs_no_further():
+    """The restart storm on e2e: DemoAppDown still in ALERTS 8 s after a restart proved healthy (its for:) made
+    every restart climb to a forced rollback. The service's own checks decide; the alert lags them."""
+    firing = {"msg": "condition not met: no series from ALERTS ...; last seen: 1 series still returned",
+              "satisfied": False, "inconclusive": False,
+              "invocation": {"module_args": {"query": "ALERTS", "absent": True}}}  # fmt: skip
+    done = climb(LADDER, [], "restart", {"outcome": "fixed", "message": "ready"}, firing, reason=firing["msg"])
+    assert done["final"] and done["climbed"][0]["stop"], done
+    queries = {**firing, "invocation": {"module_args": {"query": "rate(x[1m])", "absent": False}}}
+    assert climb(LADDER, [], "restart", {"outcome": "fixed"}, queries, reason="below")["next"] == 1, "its own query"
+    health = {"msg": "not healthy", "invocation": {"module_args": {"url": "http://h/health"}}}
+    assert climb(LADDER, [], "restart", {"outcome": "fixed"}, health, reason="not healthy")["next"] == 1

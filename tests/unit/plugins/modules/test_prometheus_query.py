@@ -178,3 +178,11 @@ def test_absent_excludes_a_threshold(httpserver, run_module):
     failed, result = run_module(prometheus_query, args(httpserver, absent=True, comparison="<", threshold=1))
     assert failed and result["msg"].startswith("absent=true is a condition of its own")
     assert httpserver.log == []
+
+
+def test_an_absence_not_met_is_not_inconclusive(httpserver, run_module):
+    """The alert's ALERTS series still there is a condition seen unmet: Prometheus answered."""
+    httpserver.expect_request("/api/v1/query").respond_with_json(vector(1, labels=[{"alertname": "Down"}]))
+    failed, result = run_module(prometheus_query, args(httpserver, query="ALERTS", absent=True))
+    assert failed and "1 series still returned" in result["msg"]
+    assert result["inconclusive"] is False
