@@ -26,11 +26,16 @@ lint: setup
 unit: setup
 	scripts/pytest tests/unit
 
+# The integration and e2e tests mostly wait (podman hosts, Prometheus, ansible-playbook): pytest-xdist runs
+# three test files at once. --dist loadfile keeps each file on one worker, as its podman host and its module
+# fixtures need. XDIST= runs them one at a time, as before.
+XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
+
 integration: setup
-	scripts/pytest tests/integration
+	scripts/pytest tests/integration $(XDIST)
 
 e2e: image
-	scripts/pytest tests/e2e
+	scripts/pytest tests/e2e $(XDIST)
 
 build: setup
 	scripts/build-collection

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,21 @@ sys.path.insert(0, str(ROOT / ".collections"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    """Every test has its own node id, or pytest-xdist (which schedules by node id) runs only one of those that share
+    one, and says nothing. schemathesis' ``schema.parametrize()`` makes one item per API operation, named
+    ``test_x[POST /alerts]``, but on pytest 9.2 they all get the node id ``test_x`` (it hands pytest the bare function
+    name as ``originalname``): each gets its name's operation back in its id. Any other shared id stops the run."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        originalname = getattr(item, "originalname", item.name)
+        if counts[item.nodeid] > 1 and item.name.startswith(f"{originalname}[") and hasattr(item, "_id"):
+            item._id = item.parent.id.child(originalname).with_params(item.name[len(originalname) + 1 : -1])
+    shared = [nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1]
+    if shared:
+        raise pytest.UsageError(f"tests that share a node id (pytest-xdist would run only one of each): {shared}")
 
 
 @pytest.fixture

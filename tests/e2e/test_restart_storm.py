@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from hosts import image_exists
+from hosts import host_name, image_exists
 from monitoring import free_port, http_json
 from stack import running_stack
 
@@ -28,6 +28,8 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
+# its own host: with pytest-xdist it runs beside test_alerts_end_to_end.py, whose host is stack.HOST
+STORM_HOST = host_name("remediation-e2e-storm")
 REFIRES = 50
 INTERVAL = 2.5  # seconds between re-fires: 125 s in all
 LATE = 2  # re-fires after the storm, each waited for
@@ -71,7 +73,7 @@ def storm(tmp_path_factory):
     # verification and the health waits give up after 8 s (the service is killed again anyway), so the
     # restarts and the escalation are over well within the storm and later re-fires meet the spent budget
     route_vars = {"incident_verify_wait": 8, "incident_verify_health_timeout": 8, "rollback_health_timeout": 8}
-    with running_stack(work, free_port(), route_vars=route_vars) as stack:
+    with running_stack(work, free_port(), route_vars=route_vars, name=STORM_HOST) as stack:
         stack.deploy(demo_app_releases=[{"version": "0.9.0"}, {"version": "1.0.0"}, {"version": "1.1.0"}],
                      demo_app_current="1.1.0")  # fmt: skip
         stack.host.sh(f"cat > /usr/local/bin/flap <<'EOF'\n{FLAPPER}EOF\nchmod 755 /usr/local/bin/flap")

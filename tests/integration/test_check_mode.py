@@ -13,14 +13,14 @@ import json
 
 import pytest
 from fingerprints import differences, fingerprint
-from hosts import ROOT, deploy, deployed_host, image_exists, playbook
+from hosts import ROOT, deploy, deployed_host, host_name, image_exists, playbook
 from monitoring import free_port
 
 pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-check"
+HOST = host_name("remediation-it-check")
 # The options that make each mitigation act (through remediate.yml, as every per-mitigation playbook does).
 MITIGATIONS = {
     "restart": {"force": True},

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from disks import small_disk
-from hosts import PLAYBOOK, ansible_env, deploy, deployed_host, image_exists, playbook, write_inventory
+from hosts import PLAYBOOK, ansible_env, deploy, deployed_host, host_name, image_exists, playbook, write_inventory
 from monitoring import Alertmanager, Prometheus, free_port
 
 from incident_remediation.extravars import write_unsafe
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-faults"
+HOST = host_name("remediation-it-faults")
 DOWN = f"http://127.0.0.1:{free_port()}"  # nothing listens: Prometheus or Alertmanager down
 
 
@@ -158,11 +158,11 @@ def test_a_full_disk_under_evidence_and_timeline_does_not_block_the_fix(host, fu
 
 
 def test_a_host_that_cannot_be_reached_fails_clearly(host, tmp_path):
-    inventory = write_inventory(tmp_path, ["remediation-it-faults-gone"], {})
+    inventory = write_inventory(tmp_path, [f"{HOST}-gone"], {})
     done = playbook(inventory, "incident.remediation.restart", "-e", "service=demo-app",
                     INCIDENT_TIMELINE_DIR=str(tmp_path / "incidents"))  # fmt: skip
     assert done.returncode != 0
-    assert "UNREACHABLE" in done.stdout and "remediation-it-faults-gone" in done.stdout, done.stdout[-2000:]
+    assert "UNREACHABLE" in done.stdout and f"{HOST}-gone" in done.stdout, done.stdout[-2000:]
 
 
 def test_a_rollback_target_broken_too_puts_the_host_back_as_it_was(host):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, image_exists, playbook, write_inventory
+from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, host_name, image_exists, playbook, write_inventory
 from monitoring import Alertmanager, Prometheus, WebhookSink, free_port, http_json
 from stack import Traffic
 
@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-incident"
+HOST = host_name("remediation-it-incident")
 EXPRESSION = 'up{job="demo-app"} == 0'
 # Work requests answered 500 (the demo's run-time error_rate fault), as the e2e stack's rule has it.
 ERROR_RATE = (

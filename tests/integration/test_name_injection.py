@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hosts import PodmanHost, deployed_host, image_exists
+from hosts import PodmanHost, deployed_host, host_name, image_exists
 from monitoring import free_port
 from role_runs import REQUIRED, run_role
 
@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-names"
+HOST = host_name("remediation-it-names")
 PWN = "touch /tmp/pwned"
 WATCHED = "/etc/systemd/system /opt/demo-app /etc/demo-app /var/cache/demo-app /var/lib/incident-remediation /tmp /etc"
 NEWLINE_UNIT = "demo-app.service\nExecStartPre=/bin/" + PWN

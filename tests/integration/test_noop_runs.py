@@ -13,14 +13,14 @@ import time
 
 import pytest
 from fingerprints import differences, fingerprint
-from hosts import ROOT, deploy, deployed_host, image_exists, playbook
+from hosts import ROOT, deploy, deployed_host, host_name, image_exists, playbook
 from monitoring import free_port
 
 pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-noop"
+HOST = host_name("remediation-it-noop")
 LOCKS = "/var/lib/incident-remediation/locks"  # every real run takes its lease there and releases it
 # The options of a run with nothing to do on a freshly deployed, healthy host; what the old record said instead.
 NOOPS = {

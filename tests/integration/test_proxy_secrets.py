@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hosts import deployed_host, image_exists
+from hosts import deployed_host, host_name, image_exists
 from monitoring import free_port
 from secret_leaks import leaks
 
@@ -27,7 +27,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 REMEDIATE = str(ROOT / ".venv" / "bin" / "remediate")
-HOST = "remediation-it-proxy-secrets"
+HOST = host_name("remediation-it-proxy-secrets")
 DROPINS = "/etc/systemd/system/demo-app.service.d"
 SERVICE_SECRETS = ["svc-api-token-7f3a", "db-password-91c2"]
 CORP = "http://corp-admin:corp-hunter2@corp.proxy.test:3128"

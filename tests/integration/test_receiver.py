@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from monitoring import Alertmanager, Receiver, http_json, recording_receiver
+from monitoring import Alertmanager, Receiver, http_json, in_hold, recording_receiver
 
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal
@@ -221,7 +221,8 @@ def test_a_receiver_killed_during_a_job_reports_it_interrupted_after_restart(tmp
         for job_id in ids:
             server.wait_job(job_id, states=("running",), timeout=30)
         deadline = time.monotonic() + 30
-        while not all(len(job_processes(data, job_id)) > 1 for job_id in ids) and time.monotonic() < deadline:
+        while not all(in_hold(data.data_dir, job_id) and len(job_processes(data, job_id)) > 1 for job_id in ids):
+            assert time.monotonic() < deadline, "the jobs' playbooks are not in their hold within 30 s"
             time.sleep(0.1)  # ansible-playbook and its worker: in the silent 30 s hold (output would end them)
         time.sleep(1)
         server.kill()

@@ -16,7 +16,7 @@ import time
 
 import pytest
 import yaml
-from hosts import ROOT, PodmanHost, image_exists
+from hosts import ROOT, PodmanHost, host_name, image_exists
 from monitoring import Receiver, free_port
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -24,7 +24,7 @@ from werkzeug import Response
 from incident_remediation.config import Config
 from incident_remediation.runner import job_processes
 
-HOST = "remediation-it-jobs"
+HOST = host_name("remediation-it-jobs")
 TOKEN = "jobs-token-0123456789abcdef"
 WEDGED = """[Unit]
 Description=a service whose stop never returns

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hosts import deploy, deployed_host, image_exists
+from hosts import deploy, deployed_host, host_name, image_exists
 from monitoring import free_port
 from secret_leaks import leaks
 
@@ -29,7 +29,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 REMEDIATE = str(ROOT / ".venv" / "bin" / "remediate")
-HOST = "remediation-it-secrets"
+HOST = host_name("remediation-it-secrets")
 DROPINS = "/etc/systemd/system/demo-app.service.d"
 ENVIRONMENT_SECRETS = ["s3cr3t-db-4c1d", "reporter-8e2b", "s3cr3t-url-8e2b"]
 CONFIG_SECRET = "s3cr3t-cfg-63a9"

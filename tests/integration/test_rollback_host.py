@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hosts import PodmanHost, deploy, deployed_host, image_exists, playbook, write_inventory
+from hosts import PodmanHost, deploy, deployed_host, host_name, image_exists, playbook, write_inventory
 from monitoring import free_port
 from role_runs import REQUIRED, run_role
 
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-rollback"
+HOST = host_name("remediation-it-rollback")
 CONFIG = "/etc/demo-app/config.yml"
 
 

@@ -13,14 +13,14 @@ import time
 
 import pytest
 from fingerprints import differences, fingerprint
-from hosts import deployed_host, image_exists, playbook
+from hosts import deployed_host, host_name, image_exists, playbook
 from monitoring import free_port
 
 pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
-HOST = "remediation-it-lock"
+HOST = host_name("remediation-it-lock")
 LEASE = "/var/lib/incident-remediation/locks/demo-app.service.lease"
 # Each mitigation asked to act (forced where it would find a healthy service has nothing to do).
 MITIGATIONS = {

@@ -21,6 +21,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("TARGET_IMAGE", "localhost/remediation-target:bookworm")
 PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
+# Prefixed to every test host's name (e.g. "ci2-"), so that a second checkout can run the same test files
+# on this machine at the same time without its containers taking the other's names. Empty by default.
+HOST_PREFIX = os.environ.get("REMEDIATION_HOST_PREFIX", "")
+
+
+def host_name(name: str) -> str:
+    """A test file's podman host name, with REMEDIATION_HOST_PREFIX in front."""
+    return f"{HOST_PREFIX}{name}"
 
 
 def image_exists() -> bool:

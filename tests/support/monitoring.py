@@ -314,6 +314,17 @@ class Receiver(Server):
             self.proc.wait(timeout=10)
 
 
+def in_hold(data_dir: Path, job_id: str) -> bool:
+    """The job's stand-in playbook (tests/fixtures/receiver/record.yml) is in its hold: the hold's worker, which lives
+    through it and prints nothing more, printed its pause, and ansible-runner wrote that to the job's stdout. Only
+    counting the job's processes (ansible-playbook and a worker) can also catch the worker of the task before."""
+    try:
+        stdout = (data_dir / "jobs" / job_id / "artifacts" / "run" / "stdout").read_text(errors="replace")
+    except OSError:  # not written yet
+        return False
+    return "Pausing for " in stdout
+
+
 def recording_receiver(
     work: Path, token: str, *, hosts: int = 3, max_jobs: int = 2, start: bool = True, data: Path | None = None, **route
 ) -> Receiver:

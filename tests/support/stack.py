@@ -16,10 +16,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hosts import ROOT, PodmanHost, deploy, write_inventory
+from hosts import ROOT, PodmanHost, deploy, host_name, write_inventory
 from monitoring import Alertmanager, Prometheus, Receiver, http_json
 
-HOST = "remediation-e2e"
+HOST = host_name("remediation-e2e")  # a test file that runs its own stack beside this one names another
 TOKEN = "e2e-token-0123456789abcdef"
 JOB = 'job="demo-app"'
 # The runbooks' alerts (seed 000 runbooks 1-5, seed 003 HighErrorRate), `for:` shortened.
@@ -93,11 +93,12 @@ class Stack:
             self.wait_quiet(timeout=45)
         except AssertionError:  # an earlier scenario failed and left the service broken: a clean deploy first
             self.reset_host()
-            deploy(self.inventory, HOST, {"demo_app_releases": [{"version": "1.0.0"}], "demo_app_current": "1.0.0"})
+            clean = {"demo_app_releases": [{"version": "1.0.0"}], "demo_app_current": "1.0.0"}
+            deploy(self.inventory, self.host.name, clean)
             self.wait_quiet()
         self.since = {j["id"] for j in self.jobs()}
         self.reset_host()
-        deploy(self.inventory, HOST, variables)
+        deploy(self.inventory, self.host.name, variables)
 
     def reset_host(self) -> None:
         """No drop-ins, budgets or quarantine left by an earlier scenario; a crash loop's failed state cleared."""
@@ -203,9 +204,10 @@ class Incident:
 
 
 @contextlib.contextmanager
-def running_stack(work: Path, port: int, route_vars: dict | None = None):
-    """Host, Alertmanager, Prometheus and the receiver, started in dependency order and always torn down."""
-    host = PodmanHost(HOST, port)
+def running_stack(work: Path, port: int, route_vars: dict | None = None, name: str = HOST):
+    """Host (podman container ``name``), Alertmanager, Prometheus and the receiver, started in dependency order
+    and always torn down. Two stacks can run at once (pytest-xdist) when their host names differ."""
+    host = PodmanHost(name, port)
     inventory = work / "inventory" / "hosts.yml"
     route = {"name": "demo-app", "alertname": "*", "playbook": "incident.remediation.remediate",
              "labels": ["instance", "severity", "service", "job"], "cooldown": 0, "concurrency": 1,
@@ -223,24 +225,24 @@ def running_stack(work: Path, port: int, route_vars: dict | None = None):
     })  # fmt: skip
     prometheus = Prometheus(work / "prometheus", targets=[f"127.0.0.1:{port}"], rules=RULES,
                             alertmanager=alertmanager.url, job="demo-app",
-                            labels={"instance": f"{HOST}:8080"})  # fmt: skip
+                            labels={"instance": f"{name}:8080"})  # fmt: skip
     traffic = Traffic(f"{host.url}/")
     started: list = []
     try:
         for part in (host, alertmanager):
             part.start()
             started.append(part)
-        write_inventory(inventory.parent, [HOST], {"prometheus_url": prometheus.url,
+        write_inventory(inventory.parent, [name], {"prometheus_url": prometheus.url,
                                                    "alertmanager_url": alertmanager.url, "alerts": ALERTS,
                                                    "http_proxy": "http://proxy.invalid:3128",
                                                    "https_proxy": "http://proxy.invalid:3128"})  # fmt: skip
-        deploy(inventory, HOST)
+        deploy(inventory, name)
         # Prometheus only now: scraping a host still being deployed would fire DemoAppDown before the tests
         for part in (prometheus, receiver):
             part.start()
             started.append(part)
         started.append(traffic.start())
-        prometheus.wait_for(f'up{{instance="{HOST}:8080"}} == 1', timeout=30)
+        prometheus.wait_for(f'up{{instance="{name}:8080"}} == 1', timeout=30)
         yield Stack(work, host, prometheus, alertmanager, receiver, inventory)
     finally:
         for part in reversed(started):
