@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -237,9 +238,18 @@ def test_a_rejection_counts_under_a_known_reason_only():
 
 
 def job_process(tmp_path, job_id, command="exec sleep 60"):
-    """A process as the job's ansible-playbook would be: its environment names the job's incidents folder."""
-    env = {**os.environ, "INCIDENT_TIMELINE_DIR": str(tmp_path / "jobs" / job_id / "incidents")}
-    return subprocess.Popen(["sh", "-c", command], env=env)
+    """A process as the job's ansible-playbook would be: its environment names the job's incidents folder.
+
+    Returned once it runs with that environment: until the child has exec'd, /proc/<pid>/environ is still this
+    process's, and a dispatcher looking for the job's processes right away finds none (CI saw it once, loaded).
+    """
+    folder = str(tmp_path / "jobs" / job_id / "incidents")
+    process = subprocess.Popen(["sh", "-c", command], env={**os.environ, "INCIDENT_TIMELINE_DIR": folder})
+    environ = Path(f"/proc/{process.pid}/environ")
+    deadline = time.monotonic() + 10
+    while f"INCIDENT_TIMELINE_DIR={folder}".encode() not in environ.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process
 
 
 def test_recovery_stops_what_is_left_of_an_interrupted_job_and_says_what_it_recorded(make, tmp_path):
