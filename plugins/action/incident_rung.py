@@ -51,8 +51,8 @@ class ActionModule(ActionBase):
         }
         if failure and decided["final"]:  # the last rung tried: its failure is the incident's
             facts.update({"_incident_failure": failure, "_incident_failed_task": args["failed_task"]})
-        said = f"rung {index + 1} ({name}): {decided['why']}"
-        return {**result, "changed": False, "ansible_facts": facts, "msg": said}
+        msg = f"rung {index + 1} ({name}): {decided['why']}"
+        return {**result, "changed": False, "ansible_facts": facts, "msg": msg}
 
     @staticmethod
     def _enter(plan: dict, state: dict, rung: tuple[int, str, str], escalation: dict) -> dict:

@@ -10,6 +10,8 @@ escalation=true): a flapping alert climbs once per window, then is refused.
 
 from __future__ import annotations
 
+import itertools
+
 
 def rung_record(mitigation: str, result, restored: bool, reason: str = "", *, stop: bool = False) -> dict:
     """What one rung did, as the report shows it: the mitigation's outcome and message, and the verify's verdict.
@@ -87,3 +89,27 @@ def climb(ladder: list, climbed: list, mitigation: str, result, failure, *, reas
     climbed = [*(climbed or []), record]
     decided = next_rung(ladder, climbed)
     return {"climbed": climbed, **decided, "final": decided["next"] is None}
+
+
+def never_ran(rung: dict) -> bool:
+    """A rung refused before its mitigation ran (the window's escalation spent)."""
+    return bool(rung.get("stop")) and rung.get("outcome") == "refused" and not rung.get("steps")
+
+
+def ladder_actions(climbed) -> list:
+    """The steps of every rung tried: the first rung's own, then one step per rung after it (its mitigation's
+    name: what it did and why it was tried), as the restart's built-in escalation recorded its rollback."""
+    climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
+    if not climbed:
+        return []
+    actions = list(climbed[0].get("steps") or [])
+    for before, rung in itertools.pairwise(climbed):
+        if never_ran(rung):  # its escalation refused: the refusal is the reason, not a step
+            continue
+        actions.append({
+            "step": rung.get("mitigation"),
+            "outcome": f"{before.get('mitigation')} did not restore the service ({before.get('outcome')}): "
+                       f"{rung.get('outcome')}, {rung.get('message')}",
+            "detail": {"outcome": rung.get("outcome"), "restored": rung.get("restored"), "steps": rung.get("steps")},
+        })  # fmt: skip
+    return actions

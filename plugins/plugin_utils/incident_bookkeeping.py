@@ -10,8 +10,7 @@ the report read: change them only with their readers.
 
 from __future__ import annotations
 
-import itertools
-
+from ansible_collections.incident.remediation.plugins.module_utils.ladder import ladder_actions, never_ran, said
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
@@ -106,8 +105,8 @@ def failure_text(failure, task: str, mitigation_result=None) -> str:
     if not isinstance(failure, dict) or not failure:
         return ""
     text = str(failure.get("msg") or "failed without a message")
-    said = mitigation_result.get("message") if isinstance(mitigation_result, dict) else None
-    return f"{text} (task: {task})" if task and text != said else text
+    handed = mitigation_result.get("message") if isinstance(mitigation_result, dict) else None
+    return f"{text} (task: {task})" if task and text != handed else text
 
 
 def status(act: bool, check_mode: bool, klass: str) -> str:
@@ -222,42 +221,18 @@ def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None
     climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
     if state == "resolved":
         if len(climbed) > 1:  # the escalation ladder: the rungs that did not help, then the one that did
-            tried = "; ".join(f"{r.get('mitigation')} did not restore the service ({r.get('outcome')}: "
-                              f"{r.get('reason') or r.get('message')})" for r in climbed[:-1])  # fmt: skip
+            tried = "; ".join(f"{r.get('mitigation')} did not restore the service ({r.get('outcome')}: {said(r)})"
+                              for r in climbed[:-1])  # fmt: skip
             return f"verified healthy after rung {len(climbed)}, {climbed[-1].get('mitigation')}; {tried}"
         if isinstance(mitigation_result, dict) and mitigation_result.get("outcome") == "unchanged":
-            said = mitigation_result.get("message") or "nothing needed doing"
-            return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {said}"
+            told = mitigation_result.get("message") or "nothing needed doing"
+            return f"verified healthy; the {mitigation_result.get('mitigation')} changed nothing: {told}"
         return "verified healthy"
     tried = [r for r in climbed if not never_ran(r)]
     if len(tried) > 1:
         names = " then ".join(str(r.get("mitigation")) for r in tried)
         return f"{failure} (the ladder tried {names})"
     return failure
-
-
-def never_ran(rung: dict) -> bool:
-    """A rung refused before its mitigation ran (the window's escalation spent)."""
-    return bool(rung.get("stop")) and rung.get("outcome") == "refused" and not rung.get("steps")
-
-
-def ladder_actions(climbed) -> list:
-    """The steps of every rung tried: the first rung's own, then one step per rung after it (its mitigation's
-    name: what it did and why it was tried), as the restart's built-in escalation recorded its rollback."""
-    climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
-    if not climbed:
-        return []
-    actions = list(climbed[0].get("steps") or [])
-    for before, rung in itertools.pairwise(climbed):
-        if never_ran(rung):  # its escalation refused: the refusal is the reason, not a step
-            continue
-        actions.append({
-            "step": rung.get("mitigation"),
-            "outcome": f"{before.get('mitigation')} did not restore the service ({before.get('outcome')}): "
-                       f"{rung.get('outcome')}, {rung.get('message')}",
-            "detail": {"outcome": rung.get("outcome"), "restored": rung.get("restored"), "steps": rung.get("steps")},
-        })  # fmt: skip
-    return actions
 
 
 def outcome(

@@ -192,6 +192,10 @@ def test_a_ladder_climbed_shows_every_rung_its_steps_and_why_the_next_was_tried(
     assert stopped["status"] == "refused" and stopped["failure"] == "refused"
     assert stopped["reason"] == "refused: already escalated", "the refused rung never ran: no 'ladder tried'"
     assert [a["step"] for a in stopped["actions"]] == ["restart"], "nor a step of its own (the storm counts them)"
+    spent = "refused: budget spent"
+    budget = {**RESTART_FAILED, "outcome": "refused", "message": spent, "reason": spent}
+    climbed = record(mitigation_result=rollback, ladder=[budget, ROLLED_BACK])
+    assert climbed["reason"].endswith("restart did not restore the service (refused: budget spent)"), "said once"
     one = record(mitigation_result=FIXED, ladder=[{**ROLLED_BACK, "mitigation": "restart"}])
     assert one["reason"] == "verified healthy" and one["actions"] == [{"step": "switch"}]
 
