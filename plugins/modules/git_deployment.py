@@ -1,0 +1,276 @@
+#!/usr/bin/python
+# Copyright: incident.remediation contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: git_deployment
+short_description: Roll a deployment that is a git working tree back to a known-good commit
+version_added: 0.2.0
+description:
+  - Seed 003's C(rollback_deployment.sh) as data, not a shell string. With O(state=rolled_back), C(git fetch) the
+    remote (O(fetch)), resolve O(ref) to a commit (C(git check-ref-format), then
+    C(git rev-parse --verify --end-of-options <ref>^{commit}), so a ref such as C(--upload-pack=...) is never read
+    as an option), keep the evidence, C(git reset --hard) to the commit and C(git clean -fd) (C(-fdx) only with
+    O(clean_ignored)).
+  - Without O(ref) the target is the newest commit recorded good for O(unit) (by O(state=good), which the rollback
+    role runs once a rolled-back service is proved healthy) that is not bad since and is not the one checked out.
+  - Before anything changes, the replaced commit and a dirty tree are kept as evidence in
+    C(<evidence_dir>/<time>-<commit>/) (C(head.txt), C(status.txt) with C(git status --porcelain), C(diff.patch)
+    with C(git diff --binary HEAD)). The replaced commit is recorded bad for O(unit) in
+    C(<state_dir>/<unit>.json) (a later rollback never returns to it) and kept by the ref
+    C(refs/incident-remediation/bad/<commit>), so that no C(git gc) removes it.
+  - Git runs without a shell, with C(safe.directory) set to O(repo) only (a tree owned by the service's account is
+    refused by git as root otherwise), hooks and fsmonitor off.
+  - A commit already checked out on a clean tree is not changed (idempotent). In check mode it fetches nothing,
+    writes nothing and reports what it would do.
+  - With O(state=good) the checked-out commit is recorded good for O(unit) (a deploy pipeline may call it too).
+author: incident.remediation contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the reset it would make; fetches nothing, writes no evidence or record.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  repo:
+    description: The top of the working tree the service runs from.
+    type: path
+    required: true
+  unit:
+    description: The service's systemd unit; names its record of good and bad commits.
+    type: str
+    required: true
+  ref:
+    description:
+      - The known-good ref or commit (V(origin/deployment-stable), a tag, a SHA). Empty, the last good commit
+        recorded.
+    type: str
+    default: ""
+  state:
+    description: V(rolled_back) resets the tree to the target; V(good) records the checked-out commit good.
+    type: str
+    choices: [rolled_back, good]
+    default: rolled_back
+  fetch:
+    description: C(git fetch) O(remote) first (not in check mode). A fetch that fails is reported, the local ref used.
+    type: bool
+    default: true
+  remote:
+    description: The remote to fetch.
+    type: str
+    default: origin
+  clean_ignored:
+    description: Also remove ignored files (C(git clean -fdx)); they often hold the config backup, so off by default.
+    type: bool
+    default: false
+  mark_bad:
+    description: Record the replaced commit bad.
+    type: bool
+    default: true
+  reason:
+    description: Why, recorded with the bad commit.
+    type: str
+    default: rolled back
+  state_dir:
+    description: Where the records of good and bad commits are kept, one file per unit.
+    type: path
+    default: /var/lib/incident-remediation/rollback
+  evidence_dir:
+    description: Where the evidence is kept. Default C(<state_dir>/<unit>/evidence).
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Roll the working tree back to the stable branch, as rollback_deployment.sh did
+  incident.remediation.git_deployment:
+    repo: /home/genesis/genesis-rebuild
+    unit: genesis-orchestration.service
+    ref: origin/deployment-stable
+    reason: "incident INC-20261123-0042"
+
+- name: Record the commit deployed as good, once it is proved healthy
+  incident.remediation.git_deployment:
+    repo: /home/genesis/genesis-rebuild
+    unit: genesis-orchestration.service
+    state: good
+"""
+
+RETURN = r"""
+previous:
+  description: The commit checked out before.
+  returned: always
+  type: str
+target:
+  description: The commit checked out now (or that would be, in check mode).
+  returned: always
+  type: str
+ref:
+  description: The ref resolved (O(ref), or V(recorded good) when the target came from the record).
+  returned: always
+  type: str
+dirty:
+  description: C(git status --porcelain) of the tree before (empty when clean), at most 4096 bytes.
+  returned: always
+  type: str
+marked_bad:
+  description: The commit recorded bad by this run, if any.
+  returned: always
+  type: str
+evidence:
+  description: The evidence files written.
+  returned: always
+  type: list
+  elements: str
+fetch_error:
+  description: Why the fetch failed, when it did (the target is then from the refs known locally).
+  returned: always
+  type: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.remediation.plugins.module_utils.deployments import (
+    STATE_DIR,
+    Records,
+    capped,
+    check_ref,
+)
+
+BAD_REF = "refs/incident-remediation/bad/"
+
+
+class Git:
+    """git in one working tree, without a shell; every failure raises RuntimeError naming the command."""
+
+    def __init__(self, module: AnsibleModule, repo: str) -> None:
+        self.module, self.repo = module, repo
+        self.binary = module.get_bin_path("git", required=True)
+        self.env = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+
+    def run(self, *args: str, check: bool = True) -> tuple[int, str, str]:
+        argv = [self.binary, "-C", self.repo, "-c", f"safe.directory={self.repo}", "-c", "core.hooksPath=/dev/null",
+                "-c", "core.fsmonitor=false", *args]  # fmt: skip
+        rc, out, err = self.module.run_command(argv, environ_update=self.env, encoding=None)
+        out, err = out.decode(errors="replace"), err.decode(errors="replace")
+        if check and rc != 0:
+            raise RuntimeError(f"git {' '.join(args)} in {self.repo} failed ({rc}): {' '.join(err.split())[:500]}")
+        return rc, out, err
+
+    def commit(self, ref: str) -> str:
+        check_ref(ref)
+        if self.run("check-ref-format", "--allow-onelevel", ref, check=False)[0] != 0 and not _is_hex(ref):
+            raise ValueError(f"git ref {ref!r} is not a ref (git check-ref-format refuses it)")
+        rc, out, _ = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+        if rc != 0:
+            raise ValueError(f"git ref {ref!r} names no commit in {self.repo}")
+        return out.strip()
+
+
+def _is_hex(text: str) -> bool:
+    return 4 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def keep_evidence(git: Git, folder: str, previous: str, dirty: str) -> list[str]:
+    os.makedirs(folder, mode=0o700, exist_ok=False)
+    files = {"head.txt": git.run("log", "-1", "--format=commit %H%nauthor %an <%ae>%ndate %cI%n%n%B", previous)[1]}
+    if dirty:
+        files["status.txt"] = git.run("status", "--porcelain=v1", "--untracked-files=all")[1]
+        files["diff.patch"] = capped(git.run("diff", "--binary", "HEAD")[1], 16 * 1024 * 1024)
+    kept = []
+    for name, text in files.items():
+        path = os.path.join(folder, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        kept.append(path)
+    return kept
+
+
+def roll_back(module: AnsibleModule, git: Git, records: Records, result: dict) -> None:
+    params = module.params
+    previous = git.commit("HEAD")
+    result["previous"] = previous
+    if params["fetch"] and params["ref"] and not module.check_mode:
+        check_ref(params["remote"])
+        rc, _, err = git.run("fetch", "--quiet", "--no-recurse-submodules", "--", params["remote"], check=False)
+        result["fetch_error"] = "" if rc == 0 else " ".join(err.split())[:500] or f"git fetch failed ({rc})"
+    if params["ref"]:
+        target, result["ref"] = git.commit(params["ref"]), params["ref"]
+    else:
+        recorded = records.last_good(besides=previous)
+        if not recorded:
+            raise ValueError(
+                f"no good commit recorded for {params['unit']} in {records.path} other than the one checked out"
+                f" ({previous[:12]}): name the known-good ref (rollback_git_ref, e.g. origin/deployment-stable)"
+            )
+        target, result["ref"] = git.commit(recorded), "recorded good"
+    if target != previous and target in records.bad():
+        raise ValueError(
+            f"commit {target[:12]} ({result['ref']}) is recorded bad in {records.path}: not rolling back to it"
+        )
+    result["target"] = target
+    status = git.run("status", "--porcelain=v1", "--untracked-files=all")[1]
+    result["dirty"] = capped(status, 4096)
+    result["changed"] = target != previous or bool(status)
+    result["diff"] = {"before": f"HEAD {previous}{' (dirty)' if status else ''}\n", "after": f"HEAD {target}\n"}
+    if not result["changed"] or module.check_mode:
+        return
+    folder = os.path.join(params["evidence_dir"], f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{previous[:12]}")
+    result["evidence"] = keep_evidence(git, folder, previous, status)
+    if target != previous and params["mark_bad"]:
+        git.run("update-ref", BAD_REF + previous, previous)
+        records.mark("bad", previous, reason=params["reason"], replaced_by=target, evidence=folder)
+        result["marked_bad"] = previous
+    git.run("reset", "--hard", "--quiet", target)
+    git.run("clean", "-fdx" if params["clean_ignored"] else "-fd", "--quiet")
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "repo": {"type": "path", "required": True},
+            "unit": {"type": "str", "required": True},
+            "ref": {"type": "str", "default": ""},
+            "state": {"type": "str", "choices": ["rolled_back", "good"], "default": "rolled_back"},
+            "fetch": {"type": "bool", "default": True},
+            "remote": {"type": "str", "default": "origin"},
+            "clean_ignored": {"type": "bool", "default": False},
+            "mark_bad": {"type": "bool", "default": True},
+            "reason": {"type": "str", "default": "rolled back"},
+            "state_dir": {"type": "path", "default": STATE_DIR},
+            "evidence_dir": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = {"changed": False, "previous": "", "target": "", "ref": params["ref"], "dirty": "", "marked_bad": None,
+              "evidence": [], "fetch_error": "", "invalid": False}  # fmt: skip
+    repo = os.path.realpath(params["repo"])
+    try:
+        records = Records(params["state_dir"], params["unit"])
+        params["evidence_dir"] = params["evidence_dir"] or os.path.join(params["state_dir"], params["unit"], "evidence")
+        if not os.path.isdir(os.path.join(repo, ".git")):
+            raise ValueError(f"{params['repo']} is not the top of a git working tree (no .git in it)")
+        git = Git(module, repo)
+        if params["state"] == "good":
+            commit = git.commit("HEAD")
+            newest = (records.read()["good"] or [{}])[-1].get("version")
+            result.update(previous=commit, target=commit, ref="HEAD", changed=newest != commit)
+            if result["changed"] and not module.check_mode:
+                records.mark("good", commit, reason=params["reason"])
+        else:
+            roll_back(module, git, records, result)
+    except ValueError as exc:  # the input, the record or the target: nothing changed
+        module.fail_json(msg=f"{exc}: nothing changed", **{**result, "invalid": True})
+    except (RuntimeError, OSError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
