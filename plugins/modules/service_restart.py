@@ -65,6 +65,22 @@ options:
     description: Seconds between health polls.
     type: float
     default: 1
+  release_lease:
+    description:
+      - Release the incident's lease of the unit (M(incident.remediation.unit_lock)) as this run ends, whatever it
+        answers (restarted, refused, failed): the incident's last rung, whose restart is its last act on the host,
+        saves the round trip of a separate release. The lease is removed only when it is O(release_lease.owner)'s.
+      - Empty leaves the lease alone.
+    type: dict
+    suboptions:
+      owner:
+        description: The incident id that holds the lease.
+        type: str
+        required: true
+      dir:
+        description: Where the leases are kept on the host.
+        type: path
+        default: /var/lib/incident-remediation/locks
 attributes:
   check_mode:
     support: full
@@ -92,6 +108,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+released:
+  description:
+    - With O(release_lease), what releasing the lease did (changed, message: released, no lease, or another
+      owner's now); C(msg) when the lease could not be used (it then expires by itself). Empty without it.
+  returned: always
+  type: dict
 allowed:
   description: A restart was left in the budget (and was taken, outside check mode).
   returned: always
@@ -133,6 +155,12 @@ from ansible_collections.incident.remediation.plugins.module_utils.budget import
     take,
 )
 from ansible_collections.incident.remediation.plugins.module_utils.health import probe
+from ansible_collections.incident.remediation.plugins.module_utils.lease import (
+    DEFAULT_DIR,
+    LeaseError,
+    check_lease_params,
+    release,
+)
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
 
 
@@ -149,6 +177,23 @@ def active_check(module, unit: str):
     return check
 
 
+def release_on_exit(module, unit: str, wanted: dict) -> None:
+    """Release the incident's lease as the module answers, whatever the answer: every exit_json and fail_json."""
+
+    def releasing(answer):
+        def answered(**result):
+            try:
+                result["released"] = release(unit, wanted["owner"], folder=wanted["dir"], dry_run=module.check_mode)
+            except (LeaseError, OSError) as exc:
+                result["released"] = {"changed": False, "msg": f"lease not released: {exc}"}
+            answer(**result)
+
+        return answered
+
+    module.exit_json = releasing(module.exit_json)
+    module.fail_json = releasing(module.fail_json)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -158,6 +203,13 @@ def main() -> None:
             "health_status_code": {"type": "list", "elements": "int", "default": [200]},
             "health_wait": {"type": "float", "default": 30},
             "health_interval": {"type": "float", "default": 1},
+            "release_lease": {
+                "type": "dict",
+                "options": {
+                    "owner": {"type": "str", "required": True},
+                    "dir": {"type": "path", "default": DEFAULT_DIR},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -166,6 +218,11 @@ def main() -> None:
     check_budget(module)
     if params["health_wait"] < 0 or params["health_interval"] <= 0:
         module.fail_json(msg="health_wait must be at least 0 and health_interval above 0")
+    if params["release_lease"]:
+        wrong = check_lease_params(params["release_lease"]["owner"])
+        if wrong:
+            module.fail_json(msg=f"release_lease: {wrong}")
+        release_on_exit(module, unit, params["release_lease"])  # from here, every answer releases it
     timeout = min(5.0, params["health_wait"] or 5.0)
     check = (probe(params["health_url"], params["health_expect"], params["health_status_code"], timeout)
              if params["health_url"] else active_check(module, unit))  # fmt: skip

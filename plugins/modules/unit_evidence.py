@@ -53,9 +53,39 @@ options:
     description: Where quarantine files are; the unit is quarantined when O(quarantine_dir)/<unit>.json exists.
     type: path
     default: /var/lib/incident-remediation/quarantine
+  lease:
+    description:
+      - Take the unit's lease first, as M(incident.remediation.unit_lock) does with O(ignore:state=present), then
+        read the host: one module run for the incident's acknowledge, and a read made after any wait for another
+        mitigation's lease, so it sees what that mitigation left. Empty takes no lease.
+      - A lease still held by another owner after O(lease.wait) seconds does not fail the read; RV(lease) says
+        so (C(acquired) false, C(waited_for), C(msg)), and the caller refuses to act.
+    type: dict
+    suboptions:
+      owner:
+        description: Who takes the lease, the incident id.
+        type: str
+        required: true
+      holder:
+        description: What holds it, in words shown to whoever has to wait.
+        type: str
+        default: ""
+      wait:
+        description: Seconds to wait for a lease held by another owner.
+        type: float
+        default: 180
+      ttl:
+        description: Seconds the lease is valid from when it is taken.
+        type: int
+        default: 1800
+      dir:
+        description: Where the leases are kept on the host.
+        type: path
+        default: /var/lib/incident-remediation/locks
 attributes:
   check_mode:
     support: full
+    details: With O(lease), the lease is read and waited for as it would be, and nothing is written.
   diff_mode:
     support: none
 seealso:
@@ -76,6 +106,12 @@ EXAMPLES = r"""
     unit: demo-app.service
     health_url: http://127.0.0.1:8080/health
     logs: false
+
+- name: Acknowledge - take the unit's lease for this incident, then read the host, in one module run
+  incident.remediation.unit_evidence:
+    unit: demo-app.service
+    health_url: http://127.0.0.1:8080/health
+    lease: {owner: INC-20261123T193000-a1b2c3d4, holder: restart from ctl1, wait: 180, ttl: 1800}
 """
 
 RETURN = r"""
@@ -109,6 +145,13 @@ errors:
   returned: always
   type: list
   elements: str
+lease:
+  description:
+    - With O(lease), what M(incident.remediation.unit_lock) returns (acquired, lease, previous, waited, waited_for,
+      message, path); when the lease was not taken, C(acquired) is false and C(msg) says why (held by another
+      owner past the wait, then C(waited_for) names it; or the lease file cannot be used). Empty without O(lease).
+  returned: always
+  type: dict
 """
 
 import json
@@ -117,6 +160,13 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.remediation.plugins.module_utils.budget import check_unit
 from ansible_collections.incident.remediation.plugins.module_utils.health import probe
+from ansible_collections.incident.remediation.plugins.module_utils.lease import (
+    DEFAULT_DIR,
+    LeaseError,
+    check_lease_params,
+    lease_path,
+    take,
+)
 
 PROPERTIES = (
     "LoadState,ActiveState,SubState,Result,MainPID,NRestarts,ExecMainStatus,ExecMainCode,"
@@ -166,6 +216,26 @@ def quarantine(folder: str, unit: str, errors: list[str]):
     return data if isinstance(data, dict) else {"unit": unit, "reason": f"quarantine file {path}: {text[:200]}"}
 
 
+def lease_first(module, unit: str, wanted: dict) -> dict:
+    """Take the unit's lease before the read (waiting for another mitigation's, bounded); never fails the read."""
+    if not wanted:
+        return {}
+    wrong = check_lease_params(wanted["owner"], wanted["wait"], wanted["ttl"])
+    if wrong:
+        module.fail_json(msg=f"lease: {wrong}")
+    path = lease_path(wanted["dir"], unit)
+    try:
+        result = take(unit, wanted["owner"], holder=wanted["holder"], wait=wanted["wait"], ttl=wanted["ttl"],
+                      folder=wanted["dir"], dry_run=module.check_mode)  # fmt: skip
+    except LeaseError as exc:
+        return {"acquired": False, "waited_for": None, "path": path, "msg": str(exc)}
+    except OSError as exc:
+        return {"acquired": False, "waited_for": None, "path": path,
+                "msg": f"cannot use the lease of {unit} in {wanted['dir']}: {exc.strerror}"}  # fmt: skip
+    result.pop("failed", None)
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -178,6 +248,16 @@ def main() -> None:
             "health_status_code": {"type": "list", "elements": "int", "default": [200]},
             "health_timeout": {"type": "float", "default": 5},
             "quarantine_dir": {"type": "path", "default": "/var/lib/incident-remediation/quarantine"},
+            "lease": {
+                "type": "dict",
+                "options": {
+                    "owner": {"type": "str", "required": True},
+                    "holder": {"type": "str", "default": ""},
+                    "wait": {"type": "float", "default": 180},
+                    "ttl": {"type": "int", "default": 1800},
+                    "dir": {"type": "path", "default": DEFAULT_DIR},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -186,6 +266,7 @@ def main() -> None:
     check_unit(module, unit)
     if params["journal_lines"] < 0 or params["dmesg_lines"] < 0 or params["health_timeout"] <= 0:
         module.fail_json(msg="journal_lines and dmesg_lines must be at least 0, health_timeout above 0")
+    lease = lease_first(module, unit, params["lease"] or {})  # first: the read then sees what a waited-for run left
     errors: list[str] = []
     state = unit_state(module, unit, errors)
     answer = health(params) if params["health_url"] else {}
@@ -198,7 +279,6 @@ def main() -> None:
         logs["dmesg"] = "\n".join(dmesg.splitlines()[-params["dmesg_lines"] :]) if params["dmesg_lines"] else ""
     active = state.get("ActiveState") == "active"
     module.exit_json(
-        changed=False,
         unit=state,
         exists=bool(state) and state.get("LoadState") != "not-found",
         healthy=active and (not answer or answer["healthy"]),
@@ -206,6 +286,8 @@ def main() -> None:
         logs=logs,
         quarantine=quarantine(params["quarantine_dir"], unit, errors),
         errors=errors,
+        lease=lease,
+        changed=bool(lease.get("changed")),
     )
 
 

@@ -118,124 +118,16 @@ path:
   type: str
 """
 
-import contextlib
-import fcntl
-import json
-import os
-import re
-import socket
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.budget import check_unit, write_record
-
-OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
-POLL = 0.5
-
-
-class LeaseError(Exception):
-    """The lease file cannot be used; the message says what to do."""
-
-
-def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def describe(lease: dict) -> str:
-    holder = f" ({lease['holder']})" if lease.get("holder") else ""
-    return (f"incident {lease.get('owner', '?')}{holder} since {lease.get('acquired_at', '?')}, "
-            f"until {lease.get('expires_at', '?')}")  # fmt: skip
-
-
-def read_lease(path: str) -> dict | None:
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise LeaseError(f"cannot read the lease {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("expires"), (int, float)):
-        raise LeaseError(f"the lease {path} is not one this module wrote ({text[:80]!r}): look, then move it aside")
-    return data
-
-
-@contextlib.contextmanager
-def guarded(folder: str, create: bool):
-    """The short exclusive lock under which leases are read and written: a flock on the folder itself, so that
-    waiting or refusing leaves no file behind. Without the folder (and without ``create``) there is no lease."""
-    if not os.path.isdir(folder):
-        if not create:
-            yield
-            return
-        os.makedirs(folder, mode=0o755, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def try_take(params: dict, path: str, dry_run: bool) -> tuple[dict | None, dict | None, dict | None]:
-    """One attempt: (lease taken, expired lease taken over, lease held by another owner)."""
-    with guarded(params["dir"], create=not dry_run):
-        now = time.time()
-        current = read_lease(path)
-        if current and current.get("owner") != params["owner"] and current["expires"] > now:
-            return None, None, current
-        previous = current if current and current.get("owner") != params["owner"] else None
-        lease = {"owner": params["owner"], "holder": params["holder"], "host": socket.gethostname(),
-                 "acquired": now, "acquired_at": _when(now), "expires": now + params["ttl"],
-                 "expires_at": _when(now + params["ttl"])}  # fmt: skip
-        if not dry_run:
-            write_record(path, params["unit"], lease, prefix=".lease-")
-        return {"unit": params["unit"], **lease}, previous, None
-
-
-def take(module, params: dict, path: str) -> None:
-    started = time.monotonic()
-    waited_for = None
-    while True:
-        lease, previous, held = try_take(params, path, module.check_mode)
-        waited = round(time.monotonic() - started, 2)
-        if lease:
-            break
-        waited_for = held
-        if waited >= params["wait"]:
-            module.fail_json(
-                msg=(f"refused: {params['unit']} on this host is locked by {describe(held)}, another mitigation "
-                     f"being under way; waited {waited:g} s. Retry once it is over; if that run is gone, the lease "
-                     f"{path} expires by itself at {held.get('expires_at', '?')} (or remove it after checking)"),
-                acquired=False, previous=None, waited=waited, waited_for=held, path=path,
-            )  # fmt: skip
-        time.sleep(min(POLL, max(params["wait"] - waited, 0.01)))
-    message = f"lease taken by incident {params['owner']} until {lease['expires_at']}"
-    if previous:
-        message = f"lease taken over from {describe(previous)} (expired: that run is gone); " + message
-    if waited_for:
-        message += f", after waiting {waited:g} s for {describe(waited_for)}"
-    module.exit_json(changed=True, acquired=True, lease=lease, previous=previous, waited=waited,
-                     waited_for=waited_for, message=message, path=path)  # fmt: skip
-
-
-def release(module, params: dict, path: str) -> None:
-    with guarded(params["dir"], create=False):
-        current = read_lease(path)
-        if current is None:
-            module.exit_json(changed=False, acquired=False, previous=None, waited=0.0, waited_for=None, path=path,
-                             message="no lease to release")  # fmt: skip
-        if current.get("owner") != params["owner"]:
-            module.exit_json(changed=False, acquired=False, previous=None, waited=0.0, waited_for=None, path=path,
-                             message=f"not released: the lease is {describe(current)} now (ours expired)")  # fmt: skip
-        if not module.check_mode:
-            os.unlink(path)
-    module.exit_json(changed=True, acquired=False, previous=None, waited=0.0, waited_for=None, path=path,
-                     message=f"lease of incident {params['owner']} released")  # fmt: skip
+from ansible_collections.incident.remediation.plugins.module_utils.budget import check_unit
+from ansible_collections.incident.remediation.plugins.module_utils.lease import (
+    DEFAULT_DIR,
+    LeaseError,
+    check_lease_params,
+    lease_path,
+    release,
+    take,
+)
 
 
 def main() -> None:
@@ -247,25 +139,30 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "wait": {"type": "float", "default": 180},
             "ttl": {"type": "int", "default": 1800},
-            "dir": {"type": "path", "default": "/var/lib/incident-remediation/locks"},
+            "dir": {"type": "path", "default": DEFAULT_DIR},
         },
         supports_check_mode=True,
     )
     params = module.params
     check_unit(module, params["unit"])
-    if not OWNER.match(params["owner"]):
-        module.fail_json(msg=f"owner {params['owner']!r} must be an incident id (letters, digits, ._:-, at most 128)")
-    if params["wait"] < 0 or params["ttl"] < 1:
-        module.fail_json(msg="wait must be at least 0 and ttl at least 1 second")
-    params["holder"] = " ".join(params["holder"].split())[:200]  # one line, shown in other runs' refusals
-    path = os.path.join(params["dir"], f"{params['unit']}.lease")
+    wrong = check_lease_params(params["owner"], params["wait"], params["ttl"])
+    if wrong:
+        module.fail_json(msg=wrong)
+    path = lease_path(params["dir"], params["unit"])
     try:
-        (take if params["state"] == "present" else release)(module, params, path)
+        if params["state"] == "present":
+            result = take(params["unit"], params["owner"], holder=params["holder"], wait=params["wait"],
+                          ttl=params["ttl"], folder=params["dir"], dry_run=module.check_mode)  # fmt: skip
+        else:
+            result = release(params["unit"], params["owner"], folder=params["dir"], dry_run=module.check_mode)
     except LeaseError as exc:
         module.fail_json(msg=str(exc), acquired=False, path=path)
     except OSError as exc:
         module.fail_json(msg=f"cannot use the lease of {params['unit']} in {params['dir']}: {exc.strerror}",
                          acquired=False, path=path)  # fmt: skip
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

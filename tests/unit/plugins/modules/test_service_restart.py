@@ -81,3 +81,47 @@ def test_check_mode_creates_neither_the_budget_folder_nor_a_lock_file(run_module
     failed, result = restart(run_module, tmp_path, check_mode=True)
     assert not failed and result["budget"]["used"] == 2, "the budget is read as the real run would"
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "no lock file left behind"
+
+
+def _lease(folder, owner: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "demo-app.service.lease").write_text(json.dumps({"unit": "demo-app.service", "owner": owner,
+                                                               "expires": time.time() + 600}))  # fmt: skip
+
+
+def test_the_incidents_lease_is_released_whatever_the_restart_answers(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    for setup, words in ((lambda: None, "systemctl restart demo-app.service failed"),  # no systemd here
+                         (lambda: spent(tmp_path), "restart budget exhausted")):  # fmt: skip
+        _lease(locks, "INC-2")
+        setup()
+        failed, result = restart(run_module, tmp_path, release_lease={"owner": "INC-2", "dir": str(locks)})
+        assert not failed and words in result["message"], result
+        assert result["released"]["message"] == "lease of incident INC-2 released", result
+        assert not (locks / "demo-app.service.lease").exists()
+
+
+def test_a_lease_another_incident_holds_now_is_not_released(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    _lease(locks, "INC-OTHER")  # ours expired and was taken over
+    _, result = restart(run_module, tmp_path, release_lease={"owner": "INC-2", "dir": str(locks)})
+    assert not result["released"]["changed"] and "not released" in result["released"]["message"], result
+    assert json.loads((locks / "demo-app.service.lease").read_text())["owner"] == "INC-OTHER"
+
+
+def test_a_refused_input_releases_no_lease_by_a_path_it_names(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    _lease(locks, "INC-2")
+    for args, words in (({"unit": "../x"}, "not a systemd unit name"), ({"release_lease": {"owner": "a b",
+                        "dir": str(locks)}}, "release_lease: owner 'a b' must be an incident id")):  # fmt: skip
+        failed, result = restart(run_module, tmp_path, **{"release_lease": {"owner": "INC-2", "dir": str(locks)},
+                                                          **args})  # fmt: skip
+        assert failed and words in result["msg"] and "released" not in result, result
+    assert (locks / "demo-app.service.lease").exists()
+
+
+def test_check_mode_releases_nothing(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    _lease(locks, "INC-2")
+    _, result = restart(run_module, tmp_path, check_mode=True, release_lease={"owner": "INC-2", "dir": str(locks)})
+    assert result["released"]["changed"] and (locks / "demo-app.service.lease").exists()

@@ -7,6 +7,8 @@ molecule scenarios; here the machine has no running systemd, which is the failin
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from ansible_collections.incident.remediation.plugins.modules import unit_evidence
 
@@ -63,3 +65,75 @@ def test_a_health_answer_cut_short_is_evidence_not_a_crash(run_module, tmp_path,
     assert not failed
     assert result["health"]["healthy"] is False and "incomplete answer" in result["health"]["error"]
     assert result["quarantine"] is None
+
+
+def _plant(folder, owner: str, expires_in: float) -> dict:
+    now = time.time()
+    held = {
+        "unit": "demo-app.service",
+        "owner": owner,
+        "holder": "rollback from ctl2",
+        "acquired": now - 5,
+        "acquired_at": "2026-12-01T09:00:00Z",
+        "expires": now + expires_in,
+        "expires_at": "2026-12-01T10:00:00Z",
+    }
+    folder.mkdir(exist_ok=True)
+    (folder / "demo-app.service.lease").write_text(json.dumps(held))
+    return held
+
+
+def test_the_lease_is_taken_then_the_host_read_in_the_same_run(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "INC-1", "holder": "restart from ctl1",
+                                                                   "dir": str(locks), "wait": 0})  # fmt: skip
+    assert not failed and result["changed"] and result["lease"]["acquired"], result
+    assert result["lease"]["message"].startswith("lease taken by incident INC-1 until ")
+    written = json.loads((locks / "demo-app.service.lease").read_text())
+    assert written["owner"] == "INC-1" and written["holder"] == "restart from ctl1"
+    assert "exists" in result and "quarantine" in result, "the host is read as without a lease"
+
+
+def test_a_lease_held_past_the_wait_is_said_and_the_host_still_read(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    held = _plant(locks, "INC-OTHER", expires_in=600)
+    failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "INC-1", "dir": str(locks), "wait": 0.2})
+    assert not failed, "a lease held elsewhere does not fail the read: the caller refuses to act"
+    lease = result["lease"]
+    assert lease["acquired"] is False and lease["waited_for"]["owner"] == "INC-OTHER", lease
+    assert lease["msg"].startswith("refused: demo-app.service on this host is locked by incident INC-OTHER")
+    assert json.loads((locks / "demo-app.service.lease").read_text()) == held, "the other's lease is untouched"
+    assert not result["changed"]
+
+
+def test_the_host_is_read_after_waiting_for_another_runs_lease(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    _plant(locks, "INC-OTHER", expires_in=600)
+    marker = tmp_path / "demo-app.service.json"
+
+    def the_other_run_ends():  # it quarantines the unit, then releases its lease
+        time.sleep(0.6)
+        marker.write_text(json.dumps({"unit": "demo-app.service", "incident": "INC-OTHER", "reason": "tamper"}))
+        (locks / "demo-app.service.lease").unlink()
+
+    other = threading.Thread(target=the_other_run_ends)
+    other.start()
+    failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "INC-1", "dir": str(locks), "wait": 30})
+    other.join()
+    assert not failed and result["lease"]["acquired"] and result["lease"]["waited_for"]["owner"] == "INC-OTHER"
+    assert result["quarantine"]["incident"] == "INC-OTHER", "the read saw what the waited-for run left"
+
+
+def test_check_mode_takes_no_lease_and_creates_no_folder(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    failed, result = run_module(unit_evidence, {"unit": "demo-app.service", "quarantine_dir": str(tmp_path),
+                                                "logs": False, "lease": {"owner": "INC-1", "dir": str(locks)}},
+                                check_mode=True)  # fmt: skip
+    assert not failed and result["lease"]["acquired"], "it would be taken"
+    assert not locks.exists()
+
+
+def test_a_lease_owner_that_is_not_an_incident_id_is_refused(run_module, tmp_path):
+    failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "a b", "dir": str(tmp_path / "locks")})
+    assert failed and "lease: owner 'a b' must be an incident id" in result["msg"], result
+    assert not (tmp_path / "locks").exists()

@@ -10,6 +10,7 @@ import multiprocessing
 import threading
 import time
 
+from ansible_collections.incident.remediation.plugins.module_utils import lease as leases
 from ansible_collections.incident.remediation.plugins.modules import unit_lock
 
 UNIT = "demo-app.service"
@@ -113,9 +114,7 @@ def test_bad_input_is_refused(run_module, tmp_path):
 
 
 def _race(folder: str, owner: str, results) -> None:
-    params = {"unit": UNIT, "owner": owner, "holder": "", "ttl": 60, "dir": folder}
-    lease, _, _ = unit_lock.try_take(params, f"{folder}/{UNIT}.lease", False)
-    results.put((owner, bool(lease)))
+    results.put((owner, leases.take(UNIT, owner, wait=0, ttl=60, folder=folder)["acquired"]))
 
 
 def test_of_many_runs_at_once_exactly_one_takes_the_lease(tmp_path):
