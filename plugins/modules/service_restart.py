@@ -68,8 +68,8 @@ options:
   release_lease:
     description:
       - Release the incident's lease of the unit (M(incident.remediation.unit_lock)) as this run ends, whatever it
-        answers (restarted, refused, failed): the incident's last rung, whose restart is its last act on the host,
-        saves the round trip of a separate release. The lease is removed only when it is O(release_lease.owner)'s.
+        answers (restarted, refused, failed). The incident's last rung, whose restart is its last act on the host,
+        so saves the round trip of a separate release. The lease is removed only when it is O(release_lease.owner)'s.
       - Empty leaves the lease alone.
     type: dict
     suboptions:
@@ -110,8 +110,8 @@ EXAMPLES = r"""
 RETURN = r"""
 released:
   description:
-    - With O(release_lease), what releasing the lease did (changed, message: released, no lease, or another
-      owner's now); C(msg) when the lease could not be used (it then expires by itself). Empty without it.
+    - With O(release_lease), what releasing the lease did (changed, and a message saying released, no lease, or
+      another owner's now); C(msg) when the lease could not be used (it then expires by itself). Empty without it.
   returned: always
   type: dict
 allowed:

@@ -55,9 +55,9 @@ options:
     default: /var/lib/incident-remediation/quarantine
   lease:
     description:
-      - Take the unit's lease first, as M(incident.remediation.unit_lock) does with O(ignore:state=present), then
-        read the host: one module run for the incident's acknowledge, and a read made after any wait for another
-        mitigation's lease, so it sees what that mitigation left. Empty takes no lease.
+      - Take the unit's lease first, as M(incident.remediation.unit_lock) takes it, then read the host. That is one
+        module run for the incident's acknowledge, and a read made after any wait for another mitigation's lease,
+        so it sees what that mitigation left. Without it no lease is taken.
       - A lease still held by another owner after O(lease.wait) seconds does not fail the read; RV(lease) says
         so (C(acquired) false, C(waited_for), C(msg)), and the caller refuses to act.
     type: dict
