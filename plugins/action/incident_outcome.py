@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.incident.remediation.plugins.module_utils.notify import from_task as notify
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import diagnosis, outcome
 
 ARGUMENTS = {
@@ -57,6 +58,9 @@ class ActionModule(ActionBase):
             ended=datetime.now(timezone.utc).isoformat(),
         )  # fmt: skip
         said = f"incident {plan.get('id')} on {host_name}: {record['status']} - {record['reason']}"
+        told = {"record": record}  # the incident channel (docs/notifications.md)
+        sent = notify(task_vars or {}, self._templar.template, "outcome", plan, told, check_mode=self._task.check_mode)
+        record, said = ({**record, "notifications": sent.records} if sent.records else record), said + sent.said
         events = [{"event": "outcome", "data": record}]
         if args["fail"] and record["status"] in ("failed", "refused"):
             # recorded first (the event), then the host fails, so that a rollout counts it

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import proved
+from ansible_collections.incident.remediation.plugins.module_utils.notify import from_task as notify
 from ansible_collections.incident.remediation.plugins.module_utils.text import redact
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
     PHASES,
@@ -77,6 +78,7 @@ class ActionModule(ActionBase):
             facts.update(self._acknowledge(args, plan, service, host_name))
             events.append({"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
+            facts, msg = self._notify(task_vars, "acknowledge", plan, facts, msg)
         elif phase == "diagnose" and args["host"] is not None:
             decision = quarantine_decision(plan, args["host"], service.get("unit", "?"), args["quarantine_dir"])
             if decision:
@@ -84,6 +86,7 @@ class ActionModule(ActionBase):
                 facts["incident_plan"] = plan
                 events.insert(0, {"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
+            facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data={"host": args["host"]})
         elif phase == "resolve" and args["host"] is not None:
             # read again after waiting for another run's lease: what it left may forbid acting
             holder = (args["waited_for"] or {}).get("owner", "?")
@@ -105,6 +108,11 @@ class ActionModule(ActionBase):
             facts["_incident_expire_silence"] = expire_silence(state, klass, args["silence_on_failure"])
             msg += f": {state}"
         return {**result, "changed": False, "ansible_facts": facts, "incident_event": events, "msg": msg}
+
+    def _notify(self, task_vars: dict, event: str, plan: dict, facts: dict, msg: str, *, data=None) -> tuple[dict, str]:
+        """The incident channel (docs/notifications.md): posted, recorded in a fact, never failing the task."""
+        sent = notify(task_vars, self._templar.template, event, plan, data, check_mode=bool(self._task.check_mode))
+        return {**facts, **sent.facts}, msg + sent.said
 
     @staticmethod
     def _acknowledge(args: dict, plan: dict, service: dict, host_name: str) -> dict:

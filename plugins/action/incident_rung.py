@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.incident.remediation.plugins.module_utils.ladder import climb, said
+from ansible_collections.incident.remediation.plugins.module_utils.notify import from_task as notify
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import failure_text
 
 ARGUMENTS = {
@@ -52,7 +53,9 @@ class ActionModule(ActionBase):
         if failure and decided["final"]:  # the last rung tried: its failure is the incident's
             facts.update({"_incident_failure": failure, "_incident_failed_task": args["failed_task"]})
         msg = f"rung {index + 1} ({name}): {decided['why']}"
-        return {**result, "changed": False, "ansible_facts": facts, "msg": msg}
+        told = {"index": index, "rung": decided["climbed"][-1], "why": decided["why"]}  # docs/notifications.md
+        sent = notify(task_vars, self._templar.template, "rung", plan, told, check_mode=bool(self._task.check_mode))
+        return {**result, "changed": False, "ansible_facts": {**facts, **sent.facts}, "msg": msg + sent.said}
 
     @staticmethod
     def _enter(plan: dict, state: dict, rung: tuple[int, str, str], escalation: dict) -> dict:
