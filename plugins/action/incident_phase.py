@@ -105,7 +105,9 @@ class ActionModule(ActionBase):
             klass = failure_class(args["failure"], args["result"]) if plan.get("act") else ""
             state = status(bool(plan.get("act")), bool(self._task.check_mode), klass)
             facts["_incident_status"] = state
-            facts["_incident_expire_silence"] = expire_silence(state, klass, args["silence_on_failure"])
+            facts["_incident_expire_silence"] = expire_silence(
+                state, klass, args["silence_on_failure"], mitigation=str((args["result"] or {}).get("mitigation") or "")
+            )
             msg += f": {state}"
         return {**result, "changed": False, "ansible_facts": facts, "incident_event": events, "msg": msg}
 

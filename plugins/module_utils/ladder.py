@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FINAL
+
 
 def rung_record(mitigation: str, result, restored: bool, reason: str = "", *, stop: bool = False) -> dict:
     """What one rung did, as the report shows it: the mitigation's outcome and message, and the verify's verdict.
@@ -40,6 +42,9 @@ def next_rung(ladder: list, climbed: list) -> dict:
         return {"next": 0, "why": f"first rung: {ladder[0]['mitigation']}"}
     last = climbed[-1]
     name = last["mitigation"]
+    if name in FINAL:  # it stopped the service on purpose: a later rung would start it again
+        return {"next": None, "why": f"{name} stopped the service to protect its data: no further rung is tried "
+                                     f"({last['outcome']}: {said(last)})"}  # fmt: skip
     if last["restored"]:
         return {"next": None, "why": f"{name} restored the service"}
     if last["outcome"] == "security":

@@ -19,6 +19,7 @@ OPTIONS: dict[str, dict[str, object]] = {
     "memory_limit": {"instances": 0, "value": ""},
     "proxy_config": {"state": "present", "http_proxy": None, "https_proxy": None},
     "config_change": {"set": {}, "remove": [], "api_url": None, "body": {}, "apply": "restart"},
+    "protect_data": {"reason": ""},
 }
 MITIGATIONS: dict[str, frozenset[str]] = {name: frozenset(options) for name, options in OPTIONS.items()}
 # What a mitigation needs in the service's description (services.NAME) beside its unit; a plan with a rung
@@ -27,14 +28,19 @@ MITIGATIONS: dict[str, frozenset[str]] = {name: frozenset(options) for name, opt
 SERVICE_NEEDS: dict[str, tuple[str, ...]] = {
     "rollback": ("release_root",),
     "cache_purge": ("cache_dir", "cache_manifest"),
+    "protect_data": ("snapshot_command",),
 }
+# Mitigations after which no rung is tried, whatever they handed back (a failure included): they stop the service
+# on purpose (protect_data: preventing further writes matters more than uptime), and a later rung would start it.
+FINAL = frozenset({"protect_data"})
 
 # fixed: the role changed the host and proved the change; unchanged: nothing needed doing (and nothing
 # was done); refused: a safety limit stopped it before it acted (a budget, a guard, bad input);
 # failed: it acted, or tried, and the service is not proved well; security: it stopped the service
-# because of suspected tampering, and people must look.
-OUTCOMES = ("fixed", "unchanged", "refused", "failed", "security")
-FAILURES = ("refused", "failed", "security")
+# because of suspected tampering, and people must look; protected: it stopped the service on purpose to keep
+# its data as it is (a snapshot taken, nothing restored), a SEV-1 for people (protect_data, seed 001 4.4).
+OUTCOMES = ("fixed", "unchanged", "refused", "failed", "security", "protected")
+FAILURES = ("refused", "failed", "security", "protected")
 # What a role may say it proved itself, so that the incident does not prove it again.
 VERIFIED_KINDS = ("health", "unit", "queries", "alert", "other")
 

@@ -27,10 +27,11 @@ options:
     description:
       - C(fixed) the role changed the host and proved the change; C(unchanged) nothing needed doing and nothing
         was done; C(refused) a safety limit stopped it before it acted; C(failed) the service is not proved
-        well; C(security) the service was stopped on suspected tampering.
+        well; C(security) the service was stopped on suspected tampering; C(protected) the service was stopped
+        on purpose to keep its data as it is (a snapshot taken, nothing restored), a SEV-1 for people.
       - Required unless O(failure) is given.
     type: str
-    choices: [fixed, unchanged, refused, failed, security]
+    choices: [fixed, unchanged, refused, failed, security, protected]
   message:
     description: One line saying what happened, for the timeline, the report and the operator.
     type: str
@@ -60,7 +61,7 @@ options:
     type: dict
     default: {}
   stop:
-    description: Fail the task with this result (O(outcome) must be C(refused), C(failed) or C(security)).
+    description: Fail the task with this result (O(outcome) must be C(refused), C(failed), C(security) or C(protected)).
     type: bool
     default: false
   failure:
@@ -112,7 +113,7 @@ mitigation_result:
       description: The mitigation.
       type: str
     outcome:
-      description: One of C(fixed), C(unchanged), C(refused), C(failed), C(security).
+      description: One of C(fixed), C(unchanged), C(refused), C(failed), C(security), C(protected).
       type: str
     changed:
       description: Whether the host was changed.

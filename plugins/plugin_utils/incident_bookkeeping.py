@@ -11,7 +11,7 @@ the report read: change them only with their readers.
 from __future__ import annotations
 
 from ansible_collections.incident.remediation.plugins.module_utils.ladder import ladder_actions, never_ran, said
-from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, proved
+from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, FINAL, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
 PHASES = ("acknowledge", "diagnose", "resolve", "verify", "close")
@@ -119,10 +119,12 @@ def status(act: bool, check_mode: bool, klass: str) -> str:
     return "checked" if check_mode else "resolved"
 
 
-def expire_silence(state: str, klass: str, on_failure: str) -> bool:
-    """Expire the silence: resolved (the alert is over), a refusal or a security stop (people are paged
-    now, automation will not help), or any failure when asked (incident_silence_on_failure: expire)."""
-    return state in ("resolved", "refused") or klass == "security" or on_failure == "expire"
+def expire_silence(state: str, klass: str, on_failure: str, *, mitigation: str = "") -> bool:
+    """Expire the silence: resolved (the alert is over), a refusal, a security stop or data protected (people
+    are paged now, automation will not help), a mitigation that stops the service on purpose (FINAL) however
+    it ended, or any failure when asked (incident_silence_on_failure: expire)."""
+    paged = klass in ("security", "protected") or (bool(klass) and mitigation in FINAL)
+    return state in ("resolved", "refused") or paged or on_failure == "expire"
 
 
 def _json(value) -> str:

@@ -30,7 +30,7 @@ from incident_remediation.routing import extra_vars, incident_id
 from incident_remediation.runner import execute, job_dir
 from incident_remediation.webhook import parse_alert, parse_payload
 
-MITIGATIONS = ("restart", "rollback", "cache_purge", "memory_limit", "proxy_config", "config_change")
+MITIGATIONS = ("restart", "rollback", "cache_purge", "memory_limit", "proxy_config", "config_change", "protect_data")
 DEFAULT_CONFIG = "/etc/incident-remediation/remediate.yml"
 
 

@@ -29,6 +29,7 @@ MITIGATIONS = {
     "memory_limit": {},  # sized from the instance count in the service's metrics
     "proxy_config": {"state": "present", "http_proxy": "http://proxy.invalid:3128"},
     "config_change": {"set": {"log_level": "debug"}},
+    "protect_data": {"reason": "sqlite corruption"},  # the demo's cache as its data (inventories/test)
 }
 
 

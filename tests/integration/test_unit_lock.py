@@ -30,6 +30,7 @@ MITIGATIONS = {
     "memory_limit": ["-e", "value=2G"],
     "proxy_config": ["-e", "http_proxy=http://proxy.invalid:3128"],
     "config_change": ["-e", '{"set": {"log_level": "debug"}}'],
+    "protect_data": ["-e", "reason=sqlite corruption"],
 }
 
 
