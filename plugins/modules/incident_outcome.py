@@ -116,7 +116,8 @@ RETURN = r"""
 incident_outcome:
   description: The outcome (status, reason, mitigation, started, ended, diagnosis, actions, verification,
     evidence, lock, silence, and the rungs of the ladder tried, the last rung's result and the failure's class
-    when there are).
+    when there are). With C(incident_notify) targets, C(notifications) too, every post of the incident
+    (C(kind), C(name), C(event), C(status) ok, failed or skipped, C(reason)), see docs/notifications.md.
   returned: always
   type: dict
 incident_event:

@@ -255,3 +255,26 @@ def test_a_defect_while_posting_is_recorded_by_its_type_only(secrets, httpserver
     assert [r["reason"] for r in sent.records] == ["not posted: RuntimeError"] * 2
     no_secret(sent.records, sent.said)
     assert notify.send(config(secrets, httpserver), "acknowledge", "not a plan", None).records  # never raises
+
+
+def test_from_task_starts_anew_at_acknowledge_and_keeps_the_posts_after(secrets, httpserver):
+    httpserver.expect_request(f"/services/{SLACK_SECRET}").respond_with_data("ok")
+    task_vars = {"incident_notify": config(secrets, httpserver)[:1], "inventory_hostname": "web-1",
+                 "_incident_notifications": [{"event": "outcome", "status": "ok"}]}  # fmt: skip
+    sent = notify.from_task(task_vars, lambda value: value, "acknowledge", plan())
+    assert [(r["event"], r["status"]) for r in sent.records] == [("acknowledge", "ok")], "an earlier incident's fact"
+    task_vars["_incident_notifications"] = sent.records
+    sent = notify.from_task(task_vars, lambda value: value, "decision", plan(), {"host": {}})
+    assert [(r["event"], r["status"]) for r in sent.records] == [("acknowledge", "ok"), ("decision", "ok")]
+    assert "web-1" in httpserver.log[0][0].get_json()["text"]
+
+
+def test_from_task_with_a_configuration_that_cannot_be_templated_records_it():
+    def undefined(value):
+        raise ValueError(f"'slack_url' is undefined in {value!r}")
+
+    done = [{"event": "acknowledge", "status": "ok"}]
+    sent = notify.from_task({"incident_notify": "{{ slack_url }}", "_incident_notifications": done}, undefined,
+                            "outcome", plan(), {"record": {}})  # fmt: skip
+    assert sent.records == [*done, {"kind": "", "name": "", "event": "outcome", "status": "failed",
+                                    "reason": "incident_notify cannot be templated (ValueError)"}]  # fmt: skip
