@@ -21,6 +21,7 @@ Slack's ``& < >`` escaped, ``@`` mentions defused, every value capped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -88,8 +89,12 @@ class Target:
 
     @property
     def timeout(self) -> float:
-        value = self.config.get("timeout", DEFAULT_TIMEOUT)
-        return min(max(float(value), 0.1), MAX_TIMEOUT) if isinstance(value, (int, float)) else DEFAULT_TIMEOUT
+        """Seconds for one post: the target's (a number, or text of one, as an inventory may give it), bounded."""
+        try:
+            value = float(self.config.get("timeout", DEFAULT_TIMEOUT))
+        except (TypeError, ValueError):
+            return DEFAULT_TIMEOUT
+        return DEFAULT_TIMEOUT if math.isnan(value) else min(max(value, 0.1), MAX_TIMEOUT)
 
 
 def targets(config) -> tuple[list[Target], list[str]]:

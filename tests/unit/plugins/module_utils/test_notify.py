@@ -278,3 +278,9 @@ def test_from_task_with_a_configuration_that_cannot_be_templated_records_it():
                             "outcome", plan(), {"record": {}})  # fmt: skip
     assert sent.records == [*done, {"kind": "", "name": "", "event": "outcome", "status": "failed",
                                     "reason": "incident_notify cannot be templated (ValueError)"}]  # fmt: skip
+
+
+@pytest.mark.parametrize(("given", "used"), [(2, 2.0), ("2.5", 2.5), (3600, 30.0), (0, 0.1), ("soon", 5.0),
+                                             (float("nan"), 5.0), (None, 5.0)])  # fmt: skip
+def test_the_timeout_is_bounded(given, used):
+    assert notify.Target("slack", "s", ("outcome",), {"timeout": given}).timeout == used
