@@ -13,14 +13,14 @@ description:
     process group, killed after O(timeout) seconds.
   - The version is O(version), or the newest version recorded good for O(unit) (by O(state=good), which the
     rollback role runs once a rolled-back service is proved healthy) that is not bad and not the one running. It
-    must be a version (letters, digits and C(._+-), starting with a letter or digit): never an option, never two
+    must be a version (letters, digits and C(._+-), starting with a letter or digit), never an option, never two
     arguments.
   - With O(current_command), a command printing the version deployed, a service already on the version is not
     touched (idempotent) and the version rolled away from is recorded bad; without it the script is run whenever
     the role asks (it should be idempotent itself).
   - The script's stdout and stderr are kept as evidence in C(<evidence_dir>/<time>-<version>/), each capped to
     O(output_cap) bytes (the tail). A script that exits non-zero or runs out of time fails, saying so. Exit 0 is
-    not success: the rollback role verifies the service's health afterwards.
+    not success, the rollback role verifies the service's health afterwards.
   - In check mode only O(current_command) runs (it only reads) and nothing is written; it reports the command it
     would run.
 author: incident.remediation contributors
