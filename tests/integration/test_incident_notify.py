@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -25,6 +26,7 @@ pytestmark = [
     pytest.mark.podman,
     pytest.mark.skipif(not image_exists(), reason="no target image: run scripts/build-target-image"),
 ]
+ROOT = Path(__file__).resolve().parents[2]
 HOST = host_name("remediation-it-notify")
 SLACK_PATH = "/services/T0NOTIFY/B0NOTIFY/slack-hook-secret-4e1f"
 PD_KEY = "pd-routing-key-secret-91c7"
@@ -204,3 +206,38 @@ def test_a_notifier_that_fails_or_hangs_never_blocks_the_fix(stack):
     assert "notified acknowledge: inc-channel failed (HTTP 500: boom (2 attempts))" in timeline
     assert leaks(folder, done.stdout + done.stderr, [SLACK_PATH.rsplit("/", 1)[-1], PD_KEY]) == []
     assert PD_KEY not in Path(stack["work"] / "failing.json").read_text()
+
+
+def test_through_the_front_no_secret_reaches_a_job_record(stack):
+    """`remediate run` (ansible-runner: job events, fact cache, artifacts, the journal): the secrets as files."""
+    channel, work = stack["channel"], stack["work"]
+    channel.requests.clear()
+    channel.slack_status = 500
+    (work / "pd-key").write_text(PD_KEY + "\n")
+    settings = work / "remediate.yml"
+    settings.write_text(json.dumps({"inventory": str(stack["inventory"]), "ansible_config": str(ROOT / "ansible.cfg"),
+                                    "data_dir": str(work / "data"), "routes": []}))  # fmt: skip
+    notify = [
+        {"kind": "slack", "url_file": str(work / "slack-url"), "events": ["outcome"]},
+        {"kind": "pagerduty", "routing_key_file": str(work / "pd-key"), "url": channel.url("/v2/enqueue")},
+    ]
+    stack["host"].crash()
+    try:
+        done = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "remediate"), "--config", str(settings), "run", "restart", "--limit", HOST,
+             "--service", "demo-app", "-e", json.dumps({"incident_notify": notify})],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        channel.slack_status = 200
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert stack["host"].health()["status"] == "ready"
+    assert [body.get("event_action") for kind, body in channel.requests if kind == "pagerduty"] == [
+        "trigger", "acknowledge", "resolve"]  # fmt: skip
+    (timeline,) = (work / "data").rglob("timeline.jsonl")
+    outcome = next(json.loads(line)["data"] for line in timeline.read_text().splitlines() if '"outcome"' in line)
+    assert [(n["kind"], n["event"], n["status"]) for n in outcome["notifications"]] == [
+        ("pagerduty", "acknowledge", "ok"), ("pagerduty", "decision", "ok"), ("slack", "outcome", "failed"),
+        ("pagerduty", "outcome", "ok")]  # fmt: skip
+    assert list((work / "data").rglob("job_events/*.json")), "the job's events are among what is searched"
+    assert leaks(work / "data", done.stdout + done.stderr, [SLACK_PATH.rsplit("/", 1)[-1], PD_KEY]) == []
