@@ -109,7 +109,7 @@ argv:
   returned: always
   type: list
   elements: str
-rc:
+exit_code:
   description: The script's exit status (none when not run, or killed at the timeout).
   returned: always
   type: int
@@ -201,7 +201,7 @@ def roll_back(module: AnsibleModule, records: Records, result: dict) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(capped(data, params["output_cap"]))
         result["evidence"].append(path)
-    result.update(rc=rc, stdout=capped(out, 4096), stderr=capped(err, 4096))
+    result.update(exit_code=rc, stdout=capped(out, 4096), stderr=capped(err, 4096))
     if late or rc != 0:
         said = " ".join(capped(err or out, 400).split())
         how = f"ran out of its {params['timeout']} s and was killed" if late else f"exited {rc}"
@@ -230,7 +230,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    result = {"changed": False, "previous": "", "target": "", "argv": [], "rc": None, "stdout": "", "stderr": "",
+    result = {"changed": False, "previous": "", "target": "", "argv": [], "exit_code": None, "stdout": "", "stderr": "",
               "marked_bad": None, "evidence": [], "invalid": False}  # fmt: skip
     try:
         if not params["command"] or not params["command"][0]:

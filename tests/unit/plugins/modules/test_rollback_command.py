@@ -33,7 +33,7 @@ def run(run_module, tmp_path, script, check_mode=False, **extra):
 def test_runs_the_script_with_the_version_keeps_its_output_and_records_the_one_replaced(tmp_path, script, run_module):
     failed, result = run(run_module, tmp_path, script, version="v1.2.3",
                          current_command=[str(tmp_path / "version.sh")])  # fmt: skip
-    assert not failed and result["changed"] and result["rc"] == 0, result
+    assert not failed and result["changed"] and result["exit_code"] == 0, result
     assert result["argv"] == [str(script), "v1.2.3"] and result["previous"] == "v2.0.0"
     assert (tmp_path / "deployed").read_text() == "v1.2.3\n"
     out, err = (Path(p).read_text() for p in result["evidence"])
@@ -41,12 +41,13 @@ def test_runs_the_script_with_the_version_keeps_its_output_and_records_the_one_r
     record = json.loads((tmp_path / "state" / f"{UNIT}.json").read_text())
     assert record["bad"][0]["version"] == "v2.0.0" and result["marked_bad"] == "v2.0.0"
     failed, again = run(run_module, tmp_path, script, version="v1.2.3", current_command=[str(tmp_path / "version.sh")])
-    assert not failed and not again["changed"] and again["rc"] is None, "already on it: not run again"
+    assert not failed and not again["changed"] and again["exit_code"] is None, "already on it: not run again"
 
 
 def test_check_mode_runs_nothing_and_writes_nothing(tmp_path, script, run_module):
     failed, result = run(run_module, tmp_path, script, check_mode=True, version="v1.2.3")
-    assert not failed and result["changed"] and result["argv"][-1] == "v1.2.3" and result["rc"] is None
+    assert not failed and result["changed"] and result["argv"][-1] == "v1.2.3" and result["exit_code"] is None
+    assert "rc" not in result, "Ansible fails a task whose result has an rc that is not 0, None included"
     assert (tmp_path / "deployed").read_text() == "v2.0.0\n" and not (tmp_path / "state").exists()
 
 
@@ -71,7 +72,7 @@ def test_a_script_that_fails_or_hangs_fails_saying_so_with_its_output_kept(tmp_p
     broken.write_text("#!/bin/sh\necho 'compose: image not found' >&2\nexit 3\n")
     broken.chmod(0o755)
     failed, result = run(run_module, tmp_path, broken, version="v1")
-    assert failed and "exited 3: compose: image not found" in result["msg"] and result["rc"] == 3, result
+    assert failed and "exited 3: compose: image not found" in result["msg"] and result["exit_code"] == 3, result
     assert Path(result["evidence"][1]).read_text() == "compose: image not found\n"
     hangs = tmp_path / "hangs.sh"
     hangs.write_text("#!/bin/sh\nsleep 60 &\nwait\n")
