@@ -125,9 +125,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.module_utils.incident_id import INCIDENT_ID, from_alert
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import (
     MITIGATIONS,
-    SERVICE_NEEDS,
     ResultError,
     complete_options,
+    service_needs,
 )
 
 
@@ -303,7 +303,11 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         # escalate=true, as operators have always given it: roll back when the restart does not help
         ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
     for rung in ladder:  # refused now, not after a rung before it acted and spent the window's escalation
-        missing = [key for key in SERVICE_NEEDS.get(rung["mitigation"], ()) if not services[name].get(key)]
+        try:
+            needs = service_needs(rung["mitigation"], services[name])
+        except ResultError as exc:
+            _fail(f"services.{name}: {exc}, so {rung['mitigation']} cannot run there")
+        missing = [key for key in needs if not services[name].get(key)]
         if missing:
             _fail(f"{rung['mitigation']} needs {', '.join(missing)} in services.{name}, which has none: add it, or "
                   f"leave {rung['mitigation']} out of what this incident tries")  # fmt: skip

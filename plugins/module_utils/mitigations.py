@@ -25,11 +25,28 @@ MITIGATIONS: dict[str, frozenset[str]] = {name: frozenset(options) for name, opt
 # What a mitigation needs in the service's description (services.NAME) beside its unit; a plan with a rung
 # whose service lacks one is refused before anything runs (roles/incident/tasks/mitigations/<name>.yml maps
 # them to the role's variables).
-SERVICE_NEEDS: dict[str, tuple[str, ...]] = {
-    "rollback": ("release_root",),
+# A mapping instead of a tuple: the needs depend on the service's STRATEGIES key (how it is deployed).
+SERVICE_NEEDS: dict[str, tuple[str, ...] | dict[str, tuple[str, ...]]] = {
+    "rollback": {"symlink": ("release_root",), "git": ("git_repo",), "command": ("rollback_command",)},
     "cache_purge": ("cache_dir", "cache_manifest"),
     "protect_data": ("snapshot_command",),
 }
+# The service's key naming how a mitigation with several strategies works there, and its default.
+STRATEGIES: dict[str, tuple[str, str]] = {"rollback": ("rollback_strategy", "symlink")}
+
+
+def service_needs(mitigation: str, service: dict) -> tuple[str, ...]:
+    """What ``mitigation`` needs in ``service``'s description; ResultError for a strategy it does not have."""
+    needs = SERVICE_NEEDS.get(mitigation, ())
+    if isinstance(needs, dict):
+        key, default = STRATEGIES[mitigation]
+        strategy = service.get(key) or default
+        if strategy not in needs:
+            raise ResultError(f"{key} {strategy!r} is not one of {', '.join(needs)}")
+        return needs[strategy]
+    return needs
+
+
 # Mitigations after which no rung is tried, whatever they handed back (a failure included): they stop the service
 # on purpose (protect_data: preventing further writes matters more than uptime), and a later rung would start it.
 FINAL = frozenset({"protect_data"})

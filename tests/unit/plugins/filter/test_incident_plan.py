@@ -281,3 +281,30 @@ def test_a_rung_the_service_cannot_run_is_refused_before_anything_runs():
                       act_on=ACT_ON)  # fmt: skip
     restart = incident_plan(alert(severity="critical"), services=bare, levels=LEVELS, act_on=ACT_ON)
     assert restart["act"], "a restart needs neither"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "given", "missing"),
+    [
+        ("git", {"git_repo": "/srv/app"}, None),
+        ("git", {}, "git_repo"),
+        ("command", {"rollback_command": ["/srv/app/bin/rollback.sh"]}, None),
+        ("command", {"git_repo": "/srv/app"}, "rollback_command"),
+    ],
+)
+def test_what_a_rollback_needs_depends_on_the_services_rollback_strategy(strategy, given, missing):
+    """Issue 23, item 1: a git or command rollback needs no release_root, but its own working tree or script."""
+    service = {"demo-app": {**SERVICES["demo-app"], "release_root": "", "rollback_strategy": strategy, **given}}
+    if missing is None:
+        plan = incident_plan(alert("HighErrorRate"), services=service, levels=LEVELS, act_on=ACT_ON)
+        assert [rung["mitigation"] for rung in plan["ladder"]] == ["restart", "rollback"]
+    else:
+        with pytest.raises(AnsibleFilterError, match=re.escape(f"rollback needs {missing} in services.demo-app")):
+            incident_plan(alert("HighErrorRate"), services=service, levels=LEVELS, act_on=ACT_ON)
+
+
+def test_an_unknown_rollback_strategy_is_refused_before_anything_runs():
+    service = {"demo-app": {**SERVICES["demo-app"], "rollback_strategy": "docker; rm -rf /"}}
+    said = "services.demo-app: rollback_strategy 'docker; rm -rf /' is not one of symlink, git, command"
+    with pytest.raises(AnsibleFilterError, match=re.escape(said)):
+        incident_plan(alert("HighErrorRate"), services=service, levels=LEVELS, act_on=ACT_ON)
