@@ -19,7 +19,6 @@ from ansible_collections.incident.remediation.plugins.plugin_utils.incident_book
     expire_silence,
     failure_class,
     quarantine_decision,
-    refusal_after_wait,
     status,
 )
 
@@ -32,7 +31,7 @@ ARGUMENTS = {
     "evidence_dir": {"type": "str", "default": ""},
     "host": {"type": "dict"},
     "quarantine_dir": {"type": "str", "default": ""},
-    "waited_for": {"type": "dict"},
+    "lease": {"type": "dict"},
     "result": {"type": "dict"},
     "failure": {"type": "raw"},
     "silence_on_failure": {"type": "str", "default": "keep", "choices": ["keep", "expire"]},
@@ -87,13 +86,11 @@ class ActionModule(ActionBase):
                 events.insert(0, {"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
             facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data={"host": args["host"]})
-        elif phase == "resolve" and args["host"] is not None:
-            # read again after waiting for another run's lease: what it left may forbid acting
-            holder = (args["waited_for"] or {}).get("owner", "?")
-            refusal = refusal_after_wait(args["host"], service.get("unit", "?"), holder)
-            if refusal:
-                return {**result, "failed": True, "incident_refused": True, "msg": refusal}
-            return {**result, "changed": False, "msg": f"{service.get('unit', '?')} may be acted on after waiting"}
+        elif phase == "resolve" and args["lease"] and not args["lease"].get("acquired"):
+            # the unit's lease (acknowledge's read took it): held by another mitigation past the wait, or unusable
+            lease = args["lease"]
+            said = lease.get("msg") or f"the lease of {service.get('unit', '?')} was not taken"
+            return {**result, "failed": True, "acquired": False, "waited_for": lease.get("waited_for"), "msg": said}
         elif phase == "verify":
             mitigation = args["result"] or {}
             facts["_incident_check_health"] = not proved(mitigation, "health")

@@ -16,8 +16,9 @@ description:
     comment, the start time) and the escalation ladder's start (C(_incident_ladder), the first rung next).
   - C(diagnose) with O(host) (the C(unit_evidence) read) turns a plan that acts into a diagnosis only when
     the unit is quarantined or the host could not be read (fails closed), and says so in the plan's decision.
-  - C(resolve) with O(host) (read again after waiting for another run's lease) fails, refused
-    (C(incident_refused)), when the unit is now quarantined or unreadable; it enters no phase.
+  - C(resolve) with O(lease) (the lease acknowledge's C(unit_evidence) read took) fails when the lease was not
+    taken, with the lease's own message. It is refused, naming the holder, when another mitigation held it past the
+    wait (C(waited_for)); failed when the lease file cannot be used. It enters no phase then.
   - C(verify) with O(result) (the mitigation's C(<role>_result)) sets C(_incident_check_health),
     C(_incident_check_queries) and C(_incident_check_unit), what the mitigation did not prove itself.
   - C(close) with O(failure) and O(result) sets C(_incident_status) (diagnosed, refused, failed, checked,
@@ -50,14 +51,14 @@ options:
     type: str
     default: ""
   host:
-    description: The C(unit_evidence) read of the host (C(diagnose), C(resolve)).
+    description: The C(unit_evidence) read of the host (C(diagnose)).
     type: dict
   quarantine_dir:
     description: Where quarantine files are, named in the decision.
     type: str
     default: ""
-  waited_for:
-    description: The lease this run waited for (C(unit_lock)'s C(waited_for)), named in a refusal.
+  lease:
+    description: The unit's lease as acknowledge's C(unit_evidence) read took it (its RV(lease)), for C(resolve).
     type: dict
   result:
     description: The mitigation's result, C(<role>_result) (C(verify), C(close)).

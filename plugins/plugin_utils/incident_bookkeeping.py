@@ -47,17 +47,6 @@ def quarantine_decision(plan: dict, host, unit: str, quarantine_dir: str) -> str
             f"only; remove {quarantine_dir}/{unit}.json after review")  # fmt: skip
 
 
-def refusal_after_wait(host, unit: str, holder: str) -> str:
-    """Why a run that waited for another one's lease must not act on what that run left ('' when it may)."""
-    if host_readable(host) and host.get("quarantine") is None:
-        return ""
-    if host_readable(host):
-        state = f"quarantined ({(host.get('quarantine') or {}).get('reason') or 'no reason recorded'})"
-    else:
-        state = f"not readable ({(host or {}).get('msg') or 'no answer'})"
-    return f"refused: after waiting for incident {holder}, {unit} is {state}: nothing done"
-
-
 def diagnosis(host, alert_state, saved, evidence: str) -> dict:
     """The diagnosis summary of the outcome, from the host read, the ALERTS read and the evidence saved."""
     host = host if isinstance(host, dict) else {}

@@ -9,6 +9,7 @@ tests/integration/test_incident_flow.py::test_two_operators_restarting_the_same_
 from __future__ import annotations
 
 import json
+import shlex
 import time
 
 import pytest
@@ -22,6 +23,7 @@ pytestmark = [
 ]
 HOST = host_name("remediation-it-lock")
 LEASE = "/var/lib/incident-remediation/locks/demo-app.service.lease"
+QUARANTINE = "/var/lib/incident-remediation/quarantine"
 # Each mitigation asked to act (forced where it would find a healthy service has nothing to do).
 MITIGATIONS = {
     "restart": ["-e", "force=true"],
@@ -104,17 +106,35 @@ def test_an_expired_lease_is_taken_over_said_and_released_at_the_end(lock_host):
     assert lease_on(host) is None, "released after verify"
 
 
-def test_a_run_that_waited_reads_the_host_again_and_acts_on_what_it_finds(lock_host):
+def test_a_run_that_waited_reads_the_host_after_the_wait_and_acts_on_what_it_finds(lock_host):
     host = lock_host["host"]
     plant(host, "INC-OTHER", expires_in=600)
-    # the other incident ends while this run waits (acknowledge and diagnose take about 6 s)
-    host.sh(f"nohup sh -c 'sleep 20; rm -f {LEASE}' >/dev/null 2>&1 &")
-    done, outcome = run(lock_host, "WAITED-1", "restart", "-e", "force=true", "-e", "incident_lock_wait=60")
+    # the other incident stops the service, then ends, while this run waits in acknowledge's read
+    host.sh(f"nohup sh -c 'sleep 20; systemctl stop demo-app.service; rm -f {LEASE}' >/dev/null 2>&1 &")
+    done, outcome = run(lock_host, "WAITED-1", "restart", "-e", "incident_lock_wait=60")
     assert done.returncode == 0 and outcome["status"] == "resolved", (outcome, done.stdout[-3000:])
     assert "after waiting" in outcome["lock"] and "for incident INC-OTHER" in outcome["lock"], outcome
-    after_lock = " ".join(done.stdout.split()).split("Lock the unit")[-1]
-    assert "TASK [incident.remediation.incident : Read the host in one call" in after_lock, "the host was read again"
+    assert outcome["diagnosis"]["unit"].startswith("inactive/"), "the read was made after the wait, not before it"
+    assert host.unit("ActiveState")["ActiveState"] == "active", "restarted: unforced, on what the read found"
     assert lease_on(host) is None
+
+
+def test_a_run_that_waited_does_not_act_on_what_the_other_run_quarantined(lock_host):
+    host = lock_host["host"]
+    plant(host, "INC-OTHER", expires_in=600)
+    marker = {"unit": "demo-app.service", "incident": "INC-OTHER", "since": "T", "reason": "tampering suspected"}
+    host.sh(f"mkdir -p {QUARANTINE} && echo {shlex.quote(json.dumps(marker))} > /tmp/marker.json")
+    host.sh(f"nohup sh -c 'sleep 20; mv /tmp/marker.json {QUARANTINE}/demo-app.service.json; rm -f {LEASE}' "
+            ">/dev/null 2>&1 &")  # fmt: skip
+    try:
+        pid = host.unit("MainPID")["MainPID"]
+        done, outcome = run(lock_host, "WAITED-2", "restart", "-e", "force=true", "-e", "incident_lock_wait=60")
+        assert outcome["status"] == "diagnosed", (outcome, done.stdout[-3000:])
+        assert "is quarantined since T by incident INC-OTHER (tampering suspected)" in outcome["reason"], outcome
+        assert host.unit("MainPID")["MainPID"] == pid, "nothing restarted"
+        assert lease_on(host) is None, "the lease the read took is released"
+    finally:
+        host.sh(f"rm -f {QUARANTINE}/demo-app.service.json")
 
 
 def test_a_mitigation_that_fails_still_releases_the_unit(lock_host):

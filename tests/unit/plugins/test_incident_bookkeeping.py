@@ -10,7 +10,6 @@ from ansible_collections.incident.remediation.plugins.plugin_utils.incident_book
     failure_class,
     outcome,
     quarantine_decision,
-    refusal_after_wait,
     silence_state,
 )
 
@@ -140,10 +139,6 @@ def test_a_quarantined_or_unread_host_only_diagnoses():
     assert (
         said == "u is quarantined since T by incident INC-0 (tampering): diagnose only; remove /q/u.json after review"
     )
-    assert refusal_after_wait(read, "u", "INC-0") == ""
-    assert refusal_after_wait({"quarantine": {"reason": "r"}}, "u", "INC-0") == (
-        "refused: after waiting for incident INC-0, u is quarantined (r): nothing done"
-    )
 
 
 def test_the_diagnosis_summary():
@@ -233,16 +228,17 @@ def test_incident_phase_declares_enters_and_decides(ansible_task):
     assert close["ansible_facts"]["_incident_status"] == "diagnosed", "the plan turned to a diagnosis"
 
 
-def test_incident_phase_refuses_after_waiting_and_needs_a_plan(ansible_task):
-    refused, no_plan = ansible_task([
+def test_incident_phase_refuses_a_lease_held_past_the_wait_and_needs_a_plan(ansible_task):
+    held = {"acquired": False, "waited_for": {"owner": "INC-0"}, "msg": "refused: demo-app.service ... is locked"}
+    unusable = {"acquired": False, "waited_for": None, "msg": "the lease /l is not one this module wrote"}
+    refused, broken, taken, no_plan = ansible_task([
         {**phase("acknowledge", plan=PLAN, services={"demo-app": SERVICE}), "register": "x"},
-        phase("resolve", host={"failed": True, "msg": "gone"}, waited_for={"owner": "INC-0"}),
+        phase("resolve", lease=held), phase("resolve", lease=unusable), phase("resolve", lease={"acquired": True}),
     ])[1:] + ansible_task([phase("verify")])  # fmt: skip
-    assert refused["failed"] and refused["incident_refused"] is True
-    assert (
-        refused["msg"]
-        == "refused: after waiting for incident INC-0, demo-app.service is not readable (gone): nothing done"
-    )
+    assert refused["failed"] and refused["msg"] == held["msg"] and refused["waited_for"] == {"owner": "INC-0"}
+    assert failure_class(refused, {}) == "refused", "another mitigation under way: a refusal"
+    assert broken["failed"] and failure_class(broken, {}) == "failed", "a lease file that cannot be used: a failure"
+    assert not taken.get("failed"), "a lease taken: the resolve phase is entered"
     assert no_plan["failed"] and "no incident plan" in no_plan["msg"]
 
 
