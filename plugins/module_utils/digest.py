@@ -148,9 +148,15 @@ def confine(root: str, entry: str) -> str:
 
 def load_manifest(path: str, root: str, fmt: str = "auto") -> dict:
     """Read and check a manifest: every entry confined to ``root``, every digest a sha256."""
+    return load_manifest_digest(path, root, fmt)[0]
+
+
+def load_manifest_digest(path: str, root: str, fmt: str = "auto") -> tuple[dict, str]:
+    """``load_manifest`` and the sha256 of the very bytes it read (what the manifest's own verification saw)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
     try:
@@ -163,7 +169,7 @@ def load_manifest(path: str, root: str, fmt: str = "auto") -> dict:
         if not isinstance(digest, str) or not _SHA256.match(digest):
             raise ManifestError(f"manifest {path}: entry {entry!r}: {digest!r} is not a sha256 digest")
         checked[os.path.normpath(entry)] = digest.lower()
-    return checked
+    return checked, hashlib.sha256(data).hexdigest()
 
 
 def verify(root: str, manifest: dict, ignore: list[str] | tuple = ()) -> dict:

@@ -122,6 +122,13 @@ clean:
   description: Nothing corrupted, missing or unexpected.
   returned: always
   type: bool
+manifest_sha256:
+  description:
+    - The sha256 of the manifest's bytes as read and verified against; the cache purge compares it with what the
+      manifest's own verification (M(incident.remediation.manifest_trust)) checked, so that a manifest swapped in
+      between is not trusted.
+  returned: always
+  type: str
 summary:
   description: How many paths are in each list.
   returned: always
@@ -132,7 +139,7 @@ summary:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.remediation.plugins.module_utils.digest import load_manifest, verify
+from ansible_collections.incident.remediation.plugins.module_utils.digest import load_manifest_digest, verify
 from ansible_collections.incident.remediation.plugins.module_utils.errors import ManifestError
 
 
@@ -155,7 +162,7 @@ def main() -> None:
     if os.path.commonpath([real_root, real_manifest]) == real_root:
         ignore.append(os.path.relpath(real_manifest, real_root))
     try:
-        manifest = load_manifest(manifest_path, root, module.params["format"])
+        manifest, manifest_sha256 = load_manifest_digest(manifest_path, root, module.params["format"])
         state = verify(root, manifest, ignore)
     except ManifestError as exc:
         module.fail_json(msg=f"refusing to verify {root}: {exc}")
@@ -163,7 +170,7 @@ def main() -> None:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}")
     summary = {key: len(state[key]) for key in ("ok", "corrupted", "missing", "unexpected")}
     clean = not (state["corrupted"] or state["missing"] or state["unexpected"])
-    result = {"changed": False, "clean": clean, "summary": summary, **state}
+    result = {"changed": False, "clean": clean, "summary": summary, "manifest_sha256": manifest_sha256, **state}
     if not clean and module.params["fail_on_mismatch"]:
         bad = [c["path"] for c in state["corrupted"]] + state["missing"] + state["unexpected"]
         module.fail_json(

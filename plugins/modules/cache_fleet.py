@@ -20,7 +20,7 @@ author: incident.remediation contributors
 options:
   reports:
     description:
-      - Host name to its report of this run, C({token, group, group_hosts, corrupted, unexpected, manifest}).
+      - Host name to its report of this run, C({token, group, group_hosts, clean, corrupted, unexpected, manifest}).
       - A report of another O(token) (an earlier run in the play) is not counted.
     type: dict
     required: true
@@ -58,6 +58,11 @@ security:
   type: bool
 stop:
   description: Every host whose service is to be stopped, sorted.
+  returned: always
+  type: list
+  elements: str
+archive:
+  description: The hosts stopped whose cache no evidence step of theirs archives (not the play's hosts with findings).
   returned: always
   type: list
   elements: str

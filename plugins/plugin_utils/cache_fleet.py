@@ -40,10 +40,12 @@ def _group_of(report: dict, host: str) -> tuple[str, list[str]]:
 def decide(reports: dict, token: str, threshold: int, allow_tampered: bool = False) -> dict:
     """The fleet's decision from each host's report of this run (``token``; older reports are ignored).
 
-    A report: ``{token, group, group_hosts, corrupted: [paths], unexpected: [paths], manifest: {ok, reason}}``
+    A report: ``{token, group, group_hosts, clean, corrupted: [paths], unexpected: [paths], manifest: {ok, reason}}``
     (``manifest`` absent or ``ok`` None: not verified, nothing configured). Returns ``security`` (any group),
-    ``stop`` (every host to stop, sorted), ``escalations`` (one per group suspected) and ``hosts`` (each
-    reporting host: its group, whether it is stopped, whether it raises its group's escalation).
+    ``stop`` (every host to stop, sorted), ``archive`` (those of them whose cache no evidence step of their own
+    archives: every host stopped but the play's hosts whose cache is not clean), ``escalations`` (one per group
+    suspected) and ``hosts`` (each reporting host: its group, whether it is stopped, whether it raises its group's
+    escalation).
     """
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
         raise FleetError(f"threshold must be a whole number >= 0, got {threshold!r}")
@@ -89,6 +91,8 @@ def decide(reports: dict, token: str, threshold: int, allow_tampered: bool = Fal
             "reason": reason, "counted": counted,
         })  # fmt: skip
     stop = sorted({host for escalation in escalations for host in escalation["stop"]})
+    # the hosts of the play with findings keep the archive their own evidence step made; the others get one
+    unclean = {host for host, report in current.items() if report.get("clean") is False}
     hosts = {}
     for host, report in current.items():
         label, _ = _group_of(report, host)
@@ -100,4 +104,5 @@ def decide(reports: dict, token: str, threshold: int, allow_tampered: bool = Fal
             "escalation": mine["group"] if mine else "",
             "fleet_bad": groups[label]["corrupted"] + groups[label]["unexpected"],
         }
-    return {"security": bool(escalations), "stop": stop, "escalations": escalations, "hosts": hosts}
+    return {"security": bool(escalations), "stop": stop, "archive": [host for host in stop if host not in unclean],
+            "escalations": escalations, "hosts": hosts}  # fmt: skip

@@ -167,3 +167,10 @@ def test_a_clean_cache_condemns_nothing(cache, run_module):
     (root / "c.bin").unlink()
     result = run(run_module, root, manifest)[1]
     assert result["missing"] == ["c.bin"] and result["condemned"] == [], "a missing artifact is not removed"
+
+
+def test_the_manifest_is_reported_by_the_sha256_of_the_bytes_it_was_read_from(cache, run_module):
+    """What the cache purge compares with the manifest's own verification (manifest_trust), read in another task."""
+    root, manifest, _ = cache
+    failed, result = run(run_module, root, manifest)
+    assert not failed and result["manifest_sha256"] == sha(manifest.read_bytes())

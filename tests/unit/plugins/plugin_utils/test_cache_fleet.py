@@ -9,7 +9,8 @@ WEB = [f"web{n:02d}" for n in range(1, 11)]
 
 
 def report(*corrupted: str, unexpected=(), group="oneiric", hosts=WEB, manifest=None, token="run-1") -> dict:
-    return {"token": token, "group": group, "group_hosts": list(hosts), "corrupted": list(corrupted),
+    return {"token": token, "group": group, "group_hosts": list(hosts), "clean": not (corrupted or unexpected),
+            "corrupted": list(corrupted),
             "unexpected": list(unexpected), "manifest": manifest or {"ok": None}}  # fmt: skip
 
 
@@ -37,6 +38,8 @@ def test_one_corrupted_artifact_in_the_fleet_is_a_purge_not_an_escalation():
 def test_tampering_seen_on_one_host_of_the_play_stops_every_host_of_its_group_outside_the_play_too():
     decided = decide({"web03": report("a.bin", unexpected=["planted.bin"])}, "run-1", threshold=1)
     assert decided["stop"] == WEB and decided["escalations"][0]["raised_on"] == "web03"
+    # web03 archives its own cache (its evidence step); every other host of the group is archived with the stop
+    assert decided["archive"] == [host for host in WEB if host != "web03"]
     assert decided["escalations"][0]["findings"] == {"web03": {"corrupted": ["a.bin"], "unexpected": ["planted.bin"]}}
 
 
