@@ -14,8 +14,10 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import proved
 from ansible_collections.incident.remediation.plugins.module_utils.notify import from_task as notify
 from ansible_collections.incident.remediation.plugins.module_utils.text import redact
+from ansible_collections.incident.remediation.plugins.plugin_utils.evidence import write_files
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
     PHASES,
+    diagnosis_files,
     expire_silence,
     failure_class,
     quarantine_decision,
@@ -31,6 +33,9 @@ ARGUMENTS = {
     "evidence_dir": {"type": "str", "default": ""},
     "host": {"type": "dict"},
     "quarantine_dir": {"type": "str", "default": ""},
+    "alert_state": {"type": "dict", "default": {}},
+    "journal_lines": {"type": "int", "default": 0},
+    "dmesg_lines": {"type": "int", "default": 0},
     "lease": {"type": "dict"},
     "result": {"type": "dict"},
     "failure": {"type": "raw"},
@@ -79,13 +84,7 @@ class ActionModule(ActionBase):
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
             facts, msg = self._notify(task_vars, "acknowledge", plan, facts, msg)
         elif phase == "diagnose" and args["host"] is not None:
-            decision = quarantine_decision(plan, args["host"], service.get("unit", "?"), args["quarantine_dir"])
-            if decision:
-                plan = {**plan, "act": False, "decision": decision}
-                facts["incident_plan"] = plan
-                events.insert(0, {"event": "incident", "data": plan})
-            msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
-            facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data={"host": args["host"]})
+            plan, facts, msg = self._diagnose(args, plan, facts, events, result=result, task_vars=task_vars)
         elif phase == "resolve" and args["lease"] and not args["lease"].get("acquired"):
             # the unit's lease (acknowledge's read took it): held by another mitigation past the wait, or unusable
             lease = args["lease"]
@@ -107,6 +106,26 @@ class ActionModule(ActionBase):
             )
             msg += f": {state}"
         return {**result, "changed": False, "ansible_facts": facts, "incident_event": events, "msg": msg}
+
+    def _diagnose(self, args: dict, plan: dict, facts: dict, events: list, *, result: dict, task_vars: dict):
+        """The decision the host read allows, the incident channel told, and the evidence kept (never failing)."""
+        service = task_vars.get("_incident_service") or {}
+        unit = service.get("unit", "?")
+        decision = quarantine_decision(plan, args["host"], unit, args["quarantine_dir"])
+        if decision:
+            plan = {**plan, "act": False, "decision": decision}
+            facts["incident_plan"] = plan
+            events.insert(0, {"event": "incident", "data": plan})
+        host_name = task_vars.get("inventory_hostname", "?")
+        msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
+        facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data={"host": args["host"]})
+        files = diagnosis_files(plan, args["host"], args["alert_state"], unit=unit,
+                                journal_lines=args["journal_lines"], dmesg_lines=args["dmesg_lines"])  # fmt: skip
+        saved = write_files(f"{task_vars.get('_incident_evidence', '.')}/diagnose", files,
+                            check_mode=bool(self._task.check_mode))  # fmt: skip
+        result["warnings"] = saved.pop("warnings", [])
+        result["saved"] = saved
+        return plan, facts, msg
 
     def _notify(self, task_vars: dict, event: str, plan: dict, facts: dict, msg: str, *, data=None) -> tuple[dict, str]:
         """The incident channel (docs/notifications.md): posted, recorded in a fact, never failing the task."""

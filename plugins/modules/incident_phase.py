@@ -16,6 +16,8 @@ description:
     comment, the start time) and the escalation ladder's start (C(_incident_ladder), the first rung next).
   - C(diagnose) with O(host) (the C(unit_evidence) read) turns a plan that acts into a diagnosis only when
     the unit is quarantined or the host could not be read (fails closed), and says so in the plan's decision.
+    It keeps the evidence on the controller, C(logs.txt) and C(diagnosis.json) under
+    C(<_incident_evidence>/diagnose) (the read, and O(alert_state)), without failing when it cannot (RV(saved)).
   - C(resolve) with O(lease) (the lease acknowledge's C(unit_evidence) read took) fails when the lease was not
     taken, with the lease's own message. It is refused, naming the holder, when another mitigation held it past the
     wait (C(waited_for)); failed when the lease file cannot be used. It enters no phase then.
@@ -57,6 +59,18 @@ options:
     description: Where quarantine files are, named in the decision.
     type: str
     default: ""
+  alert_state:
+    description: The alert's C(ALERTS) series as C(prometheus_query) read them (C(diagnose)), kept in the evidence.
+    type: dict
+    default: {}
+  journal_lines:
+    description: Journal lines the read kept, named in the evidence (C(diagnose)).
+    type: int
+    default: 0
+  dmesg_lines:
+    description: Kernel log lines the read kept, named in the evidence (C(diagnose)).
+    type: int
+    default: 0
   lease:
     description: The unit's lease as acknowledge's C(unit_evidence) read took it (its RV(lease)), for C(resolve).
     type: dict
@@ -97,8 +111,18 @@ incident_event:
   type: list
   elements: dict
   sample: [{event: phase, phase: acknowledge}, {event: incident, data: {id: INC-1}}]
-incident_refused:
-  description: The unit may not be acted on after waiting (C(resolve) with O(host)).
+saved:
+  description:
+    - What keeping the diagnose phase's evidence did (C(dir), C(files); C(msg) when nothing was written, and why,
+      for example a full disk or check mode). It never fails the task.
+  returned: with O(phase=diagnose)
+  type: dict
+acquired:
+  description: False when the resolve phase is refused for the unit's lease (C(resolve) with O(lease)).
   returned: on that refusal
   type: bool
+waited_for:
+  description: The other owner's lease the resolve phase was refused for, else null.
+  returned: on that refusal
+  type: dict
 """

@@ -10,6 +10,8 @@ the report read: change them only with their readers.
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.incident.remediation.plugins.module_utils.ladder import ladder_actions, never_ran, said
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, FINAL, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
@@ -45,6 +47,28 @@ def quarantine_decision(plan: dict, host, unit: str, quarantine_dir: str) -> str
     return (f"{unit} is quarantined since {quarantine.get('since', '?')} by incident "
             f"{quarantine.get('incident', '?')} ({quarantine.get('reason') or 'no reason recorded'}): diagnose "
             f"only; remove {quarantine_dir}/{unit}.json after review")  # fmt: skip
+
+
+def diagnosis_files(plan: dict, host, alert_state, *, unit: str, journal_lines: int, dmesg_lines: int) -> dict:
+    """The diagnose phase's evidence (logs.txt, diagnosis.json), from the host read and the ALERTS read."""
+    host = host if isinstance(host, dict) else {}
+    alert_state = alert_state if isinstance(alert_state, dict) else {}
+    error = host.get("msg") or "unknown error"
+    logs = host.get("logs") if isinstance(host.get("logs"), dict) else {}
+
+    def kept(name: str) -> str:
+        return str(logs[name]) if name in logs else f"not collected: {error}"
+
+    text = (f"==== systemctl status {unit}\n{kept('status')}\n\n"
+            f"==== journalctl --unit {unit} (last {journal_lines} lines)\n{kept('journal')}\n\n"
+            f"==== dmesg (last {dmesg_lines} lines)\n{kept('dmesg')}")  # fmt: skip
+    summary = {
+        "unit": host.get("unit", {"error": error}), "health": host.get("health", {}),
+        "quarantine": host.get("quarantine"), "collect_errors": host.get("errors", []),
+        "alert": plan.get("alert") or {}, "alert_series": alert_state.get("series", []),
+        "alert_query_error": alert_state.get("msg", ""),
+    }  # fmt: skip
+    return {"logs.txt": text, "diagnosis.json": json.dumps(summary, indent=4, sort_keys=True, default=str)}
 
 
 def diagnosis(host, alert_state, saved, evidence: str) -> dict:

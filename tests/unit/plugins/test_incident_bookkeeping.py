@@ -3,6 +3,9 @@ read allows, and the actions incident_phase and incident_outcome through a real 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
     diagnosis,
@@ -207,17 +210,17 @@ def phase(name, **args):
     return {"incident.remediation.incident_phase": {"phase": name, **args}, "register": f"__{name}"}
 
 
-def test_incident_phase_declares_enters_and_decides(ansible_task):
+def test_incident_phase_declares_enters_and_decides(ansible_task, tmp_path):
     services = {"demo-app": SERVICE}
     ack, diagnose, verify, close = ansible_task([
-        phase("acknowledge", plan=PLAN, services=services, evidence_dir="/ev"),
+        phase("acknowledge", plan=PLAN, services=services, evidence_dir=f"{tmp_path}/ev"),
         phase("diagnose", host={"quarantine": {"reason": "tampering"}}, quarantine_dir="/q"),
         phase("verify", result=FIXED),
         phase("close", failure={}, result=FIXED),
     ])  # fmt: skip
     assert ack["incident_event"] == [{"event": "phase", "phase": "acknowledge"}, {"event": "incident", "data": PLAN}]
     facts = ack["ansible_facts"]
-    assert facts["_incident_service"] == SERVICE and facts["_incident_evidence"].startswith("/ev/INC-1/")
+    assert facts["_incident_service"] == SERVICE and facts["_incident_evidence"].startswith(f"{tmp_path}/ev/INC-1/")
     assert facts["_incident_silence_comment"] == "incident INC-1: restart by incident.remediation"
     assert (
         diagnose["incident_event"][0]["event"] == "incident" and not diagnose["ansible_facts"]["incident_plan"]["act"]
@@ -226,6 +229,28 @@ def test_incident_phase_declares_enters_and_decides(ansible_task):
     assert verify["ansible_facts"]["_incident_check_health"] is False, "the restart proved health"
     assert verify["ansible_facts"]["_incident_check_queries"] is True
     assert close["ansible_facts"]["_incident_status"] == "diagnosed", "the plan turned to a diagnosis"
+
+
+def test_the_diagnose_phase_keeps_the_evidence_and_never_fails_for_it(ansible_task, tmp_path):
+    read = {"quarantine": None, "unit": {"ActiveState": "failed"}, "health": {"healthy": False},
+            "logs": {"status": "STATUS", "journal": "JOURNAL <b>", "dmesg": "DMESG"}, "errors": []}  # fmt: skip
+    alerts = {"series": [{"metric": {"alertname": "DemoAppDown", "alertstate": "firing"}}]}
+    (tmp_path / "full").write_text("a file where the folder should be: writing under it fails")
+    kept, not_kept = ansible_task([
+        phase("acknowledge", plan=PLAN, services={"demo-app": SERVICE}, evidence_dir=str(tmp_path / "ev")),
+        phase("diagnose", host=read, alert_state=alerts, journal_lines=200, dmesg_lines=100),
+    ])[1:] + ansible_task([
+        phase("acknowledge", plan=PLAN, services={"demo-app": SERVICE}, evidence_dir=str(tmp_path / "full")),
+        phase("diagnose", host=read),
+    ])[1:]  # fmt: skip
+    folder = Path(kept["saved"]["dir"])
+    assert folder.parent.parent.parent == tmp_path / "ev" and folder.name == "diagnose" and "msg" not in kept["saved"]
+    logs = (folder / "logs.txt").read_text()
+    assert "==== systemctl status demo-app.service\nSTATUS" in logs and "(last 200 lines)\nJOURNAL <b>" in logs
+    summary = json.loads((folder / "diagnosis.json").read_text())
+    assert summary["alert_series"] == alerts["series"] and summary["unit"] == {"ActiveState": "failed"}
+    assert not not_kept.get("failed") and not_kept["saved"]["msg"].startswith("cannot write evidence in "), not_kept
+    assert not_kept["incident_event"][0]["phase"] == "diagnose", "the phase is entered all the same"
 
 
 def test_incident_phase_refuses_a_lease_held_past_the_wait_and_needs_a_plan(ansible_task):
