@@ -1,7 +1,8 @@
 """Runs one job's playbook with ansible-runner, in a private data directory per job.
 
 jobs/<id>/env/extravars   the variables, every string marked unsafe (extravars.py)
-jobs/<id>/artifacts/      ansible-runner's stdout, events, rc, status
+jobs/<id>/artifacts/      ansible-runner's stdout, events, rc, status, the command and the environment it was
+                          given (without the receiver's own variables: withhold, playbook.py)
 jobs/<id>/incidents/      the incident timeline, evidence and post-incident report
 """
 
@@ -13,15 +14,18 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from incident_remediation.config import Config
 from incident_remediation.extravars import write_unsafe
+from incident_remediation.playbook import WITHHELD_ENV
 from incident_remediation.routing import DEFAULT_TIMEOUT
 
 log = logging.getLogger("incident_remediation")
@@ -29,6 +33,7 @@ TIMELINE_CALLBACK = "incident.remediation.incident_timeline"
 INVENTORY_TTL = 300.0  # seconds: a dynamic inventory is listed again at least this often
 MAX_REASON = 1000  # characters of a job's reason
 TEXT = "ansible_collections.incident.remediation.plugins.module_utils.text"  # the collection's redaction
+KEPT = frozenset({"HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PWD", "SHELL", "TERM"})  # recorded
 RC_MEANING = {1: "an error", 2: "a host failed", 3: "a host was unreachable", 4: "a parser error or an unreachable "
               "host", 5: "bad options", 99: "interrupted", 250: "an unexpected error"}  # fmt: skip
 
@@ -51,6 +56,37 @@ def _environment(config: Config, folder: Path) -> dict[str, str]:
     """A job's: the timeline callback writing in its folder (the route's envvars still have the last word)."""
     job = {"INCIDENT_TIMELINE_DIR": str(folder / "incidents"), "ANSIBLE_CALLBACKS_ENABLED": TIMELINE_CALLBACK}
     return {**job, **_ansible_environment(config)}
+
+
+def _private_dir(config: Config) -> Path:
+    """Where the withheld environment waits for its playbook: memory (the user's runtime folder, /dev/shm) when
+    there is one, else a folder of the data dir only the receiver's user can enter (never a job's folder)."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"):
+        if candidate and Path(candidate).is_dir() and os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    folder = config.data_dir / "private"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def withhold(config: Config, env: dict[str, str], given: dict[str, str]) -> Path:
+    """Take out of ``env`` (what ansible-runner will run the job with, and record in the job's
+    ``artifacts/<ident>/command``) every variable it inherited from the receiver's environment but the
+    harmless KEPT: the notifier's url_env / routing_key_env, a token, anything an operator exported. They
+    go to a private 0600 file that playbook.py reads, deletes and puts back under the job's ``env`` before it
+    becomes ansible-playbook: the playbook runs with the same environment, and no job's folder holds it.
+    ``given``: the variables the front sets itself (``envvars``: recorded, as ansible-runner's own are).
+    The file's path, for the caller to remove should the playbook never start."""
+    withheld = {name: value for name, value in env.items()
+                if name not in given and os.environ.get(name) == value and name not in KEPT
+                and not name.startswith("LC_")}  # fmt: skip
+    fd, path = tempfile.mkstemp(prefix="remediate-env-", dir=_private_dir(config))  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(withheld, file)
+    for name in withheld:
+        del env[name]
+    env[WITHHELD_ENV] = path
+    return Path(path)
 
 
 class Inventory:
@@ -281,19 +317,27 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
     (folder / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
     variables = {**json.loads(job["extravars"]), "incident_evidence_dir": str(folder / "incidents")}
     write_unsafe(folder / "env" / "extravars", variables)
-    import ansible_runner  # noqa: PLC0415  (about 14 MiB: loaded by the first job, not by an idle receiver)
+    from ansible_runner.interface import init_runner  # noqa: PLC0415  (about 14 MiB: loaded by the first job)
 
-    runner = ansible_runner.run(
+    envvars = _environment(config, folder)
+    check = ["--check"] if job["check_mode"] else []
+    wrapper = [str(Path(__file__).with_name("playbook.py")), job["playbook"], *check]
+    runner = init_runner(
         private_data_dir=str(folder),
         ident="run",
-        playbook=job["playbook"],
+        binary=sys.executable,  # -I: neither the environment's PYTHON* nor the script's folder in its path
+        cmdline=shlex.join(["-I", *wrapper]),
         inventory=config.inventory or None,
         limit=job["target"],
-        cmdline="--check" if job["check_mode"] else None,
-        envvars=_environment(config, folder),
+        envvars=envvars,
         quiet=True,
         timeout=job_timeout(config, job),
     )
+    private = withhold(config, runner.config.env, envvars)
+    try:
+        runner.run()
+    finally:
+        private.unlink(missing_ok=True)  # read and deleted by playbook.py, unless it never started
     rc = runner.rc if runner.rc is not None else -1
     if runner.status == "timeout":
         running = _in_progress(list(runner.events))
