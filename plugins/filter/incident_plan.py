@@ -124,6 +124,7 @@ from urllib.parse import parse_qs, urlsplit
 from ansible.errors import AnsibleFilterError
 from ansible_collections.incident.remediation.plugins.module_utils.incident_id import INCIDENT_ID, from_alert
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import (
+    FINAL,
     MITIGATIONS,
     ResultError,
     complete_options,
@@ -190,6 +191,10 @@ def _route(entry, where: str) -> dict:
         names = [rung["mitigation"] for rung in ladder]
         if len(set(names)) != len(names):
             _fail(f"{where}.ladder names a mitigation twice ({names}): a rung that did not help is not tried again")
+        final = next((number for number, name in enumerate(names) if name in FINAL), len(names) - 1)
+        if final < len(names) - 1:
+            _fail(f"{where}.ladder[{final + 1}] comes after {names[final]}, which ends the climb (it stops the "
+                  "service on purpose and pages people): it would never run; make it the last rung")  # fmt: skip
         return {**entry, "mitigation": ladder[0]["mitigation"], "options": ladder[0]["options"], "ladder": ladder}
     return entry
 

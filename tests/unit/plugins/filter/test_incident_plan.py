@@ -214,6 +214,7 @@ def test_escalate_on_a_restart_is_the_ladder_restart_then_rollback_for_an_alert_
         ({"ladder": "restart"}, "must be a list of mitigations"),
         ({"ladder": ["restart", "reboot"]}, "ladder[1]: unknown mitigation 'reboot'"),
         ({"ladder": ["restart", "restart"]}, "names a mitigation twice"),
+        ({"ladder": ["protect_data", "restart"]}, "ladder[1] comes after protect_data, which ends the climb"),
         ({"ladder": [{"mitigation": "rollback", "options": {"escalate": True}}]}, "rollback does not take"),
         ({"ladder": ["restart"], "mitigation": "restart"}, "its first rung is the mitigation"),
         ({"ladder": [{"options": {}}]}, "must be a mitigation name or a mapping"),
