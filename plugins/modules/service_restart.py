@@ -57,6 +57,21 @@ options:
     type: list
     elements: int
     default: [200]
+  health_command:
+    description:
+      - The service's own health command, polled after the restart like O(health_url) (exit status 0 is healthy),
+        instead of it or beside it (then both must be healthy); empty with an empty O(health_url) waits for the
+        unit to be active. As in M(incident.remediation.unit_evidence), an argv list, never a shell; the program
+        an absolute path or a bare name found on the host's PATH.
+      - Each run is bounded by O(health_command_timeout) (its process group killed then), so one poll can take
+        that long past O(health_wait). In check mode nothing is restarted and the command is not run.
+    type: list
+    elements: str
+    default: []
+  health_command_timeout:
+    description: Seconds one run of the health command may take.
+    type: float
+    default: 10
   health_wait:
     description: Seconds to wait for health after the restart.
     type: float
@@ -101,6 +116,13 @@ EXAMPLES = r"""
     health_expect: {status: ready}
   register: restarted
 
+- name: Restart and poll the service's own health script (exit 0 is healthy), 15 s at most per run
+  incident.remediation.service_restart:
+    unit: genesis-orchestration.service
+    health_command: [/home/genesis/genesis-rebuild/scripts/health_check.sh]
+    health_command_timeout: 15
+    health_wait: 30
+
 - name: Escalate when the budget is spent or health did not come back
   ansible.builtin.include_role:
     name: incident.remediation.rollback
@@ -131,7 +153,11 @@ healthy:
   returned: always
   type: bool
 health:
-  description: The last health answer (status, json, body, error) or the unit's state without O(health_url).
+  description:
+    - The last health answer (status, json, body, error) or the unit's state without O(health_url) and
+      O(health_command).
+    - With O(health_command) alone, its last run (command, status as its exit status, stdout, stderr, seconds,
+      timed_out, error); beside O(health_url), that run is under C(command).
   returned: always
   type: dict
 seconds:
@@ -154,7 +180,11 @@ from ansible_collections.incident.remediation.plugins.module_utils.budget import
     check_budget,
     take,
 )
-from ansible_collections.incident.remediation.plugins.module_utils.health import probe
+from ansible_collections.incident.remediation.plugins.module_utils.health import (
+    COMMAND_TIMEOUT,
+    command_problem,
+    health_check,
+)
 from ansible_collections.incident.remediation.plugins.module_utils.lease import (
     DEFAULT_DIR,
     LeaseError,
@@ -203,6 +233,8 @@ def main() -> None:
             "health_status_code": {"type": "list", "elements": "int", "default": [200]},
             "health_wait": {"type": "float", "default": 30},
             "health_interval": {"type": "float", "default": 1},
+            "health_command": {"type": "list", "elements": "str", "default": []},
+            "health_command_timeout": {"type": "float", "default": COMMAND_TIMEOUT},
             "release_lease": {
                 "type": "dict",
                 "options": {
@@ -218,14 +250,20 @@ def main() -> None:
     check_budget(module)
     if params["health_wait"] < 0 or params["health_interval"] <= 0:
         module.fail_json(msg="health_wait must be at least 0 and health_interval above 0")
+    if params["health_command"]:
+        wrong = command_problem(params["health_command"], params["health_command_timeout"])
+        if wrong:
+            module.fail_json(msg=f"{wrong}: not restarted")
     if params["release_lease"]:
         wrong = check_lease_params(params["release_lease"]["owner"])
         if wrong:
             module.fail_json(msg=f"release_lease: {wrong}")
         release_on_exit(module, unit, params["release_lease"])  # from here, every answer releases it
     timeout = min(5.0, params["health_wait"] or 5.0)
-    check = (probe(params["health_url"], params["health_expect"], params["health_status_code"], timeout)
-             if params["health_url"] else active_check(module, unit))  # fmt: skip
+    check = health_check(params["health_url"], params["health_expect"], params["health_status_code"], timeout,
+                         command=params["health_command"],
+                         command_timeout=params["health_command_timeout"])  # fmt: skip
+    check = check or active_check(module, unit)
     if module.check_mode:
         restart(module, params, check)
     try:
@@ -273,7 +311,7 @@ def restart(module, params: dict, check) -> None:
         module.exit_json(changed=True, message=f"systemctl restart {unit} failed (exit {rc}): {error}", **result)
     outcome = poll(check, wait=params["health_wait"], interval=params["health_interval"])
     result.update(restarted=True, healthy=outcome.satisfied, health=outcome.last, seconds=round(outcome.elapsed, 2))
-    where = params["health_url"] or f"{unit} active"
+    where = " and ".join(filter(None, [params["health_url"], " ".join(params["health_command"])])) or f"{unit} active"
     message = f"restarted, healthy after {outcome.elapsed:.1f} s"
     if not outcome.satisfied:
         message = f"restarted but not healthy after {outcome.elapsed:.1f} s ({where}): {outcome.last.get('error')}"

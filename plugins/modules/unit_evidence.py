@@ -49,6 +49,21 @@ options:
     description: Seconds to wait for the health answer.
     type: float
     default: 5
+  health_command:
+    description:
+      - The service's own health command (seed 003's C(scripts/health_check.sh)), run once; exit status 0 is healthy.
+        Instead of O(health_url) or beside it (then both must be healthy).
+      - An argv list, never a shell, so an argument with spaces or C(;) stays one argument. The program is an
+        absolute path or a bare name found on the host's PATH; anything else is refused.
+      - It runs in check mode too, being a read, so it must be a read-only script. Its stdin is closed, its
+        working directory is C(/), and the tails of its stdout and stderr (2 KiB each) are kept in RV(health).
+    type: list
+    elements: str
+    default: []
+  health_command_timeout:
+    description: Seconds the health command may take; then its whole process group is killed and it is unhealthy.
+    type: float
+    default: 10
   quarantine_dir:
     description: Where quarantine files are; the unit is quarantined when O(quarantine_dir)/<unit>.json exists.
     type: path
@@ -101,6 +116,13 @@ EXAMPLES = r"""
     health_expect: {status: ready}
   register: host_evidence
 
+- name: Health by the service's own script (seed 003's health_check.sh), bounded to 20 s
+  incident.remediation.unit_evidence:
+    unit: genesis-orchestration.service
+    health_command: [/home/genesis/genesis-rebuild/scripts/health_check.sh]
+    health_command_timeout: 20
+    logs: false
+
 - name: Only the state and health, no logs (a preflight)
   incident.remediation.unit_evidence:
     unit: demo-app.service
@@ -125,11 +147,14 @@ exists:
   returned: always
   type: bool
 healthy:
-  description: The unit is active and, with O(health_url), the health answer is as expected.
+  description: The unit is active and, with O(health_url) or O(health_command), the service healthy by them.
   returned: always
   type: bool
 health:
-  description: The health answer (status, json, body, error, healthy); empty without O(health_url).
+  description:
+    - The health answer (status, json, body, error, healthy); empty without O(health_url) and O(health_command).
+    - With O(health_command) alone, its run (command, status as its exit status, stdout, stderr, seconds,
+      timed_out, error, healthy); beside O(health_url), that run is under C(command) and the errors are joined.
   returned: always
   type: dict
 logs:
@@ -159,7 +184,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.remediation.plugins.module_utils.budget import check_unit
-from ansible_collections.incident.remediation.plugins.module_utils.health import probe
+from ansible_collections.incident.remediation.plugins.module_utils.health import (
+    COMMAND_TIMEOUT,
+    command_problem,
+    health_check,
+)
 from ansible_collections.incident.remediation.plugins.module_utils.lease import (
     DEFAULT_DIR,
     LeaseError,
@@ -193,7 +222,12 @@ def unit_state(module, unit: str, errors: list[str]) -> dict:
 
 
 def health(params: dict) -> dict:
-    ask = probe(params["health_url"], params["health_expect"], params["health_status_code"], params["health_timeout"])
+    """The health answer (URL, command or both), or {} when the service describes neither."""
+    ask = health_check(params["health_url"], params["health_expect"], params["health_status_code"],
+                       params["health_timeout"], command=params["health_command"],
+                       command_timeout=params["health_command_timeout"])  # fmt: skip
+    if ask is None:
+        return {}
     healthy, seen = ask()
     return {**seen, "healthy": healthy}
 
@@ -247,6 +281,8 @@ def main() -> None:
             "health_expect": {"type": "dict", "default": {}},
             "health_status_code": {"type": "list", "elements": "int", "default": [200]},
             "health_timeout": {"type": "float", "default": 5},
+            "health_command": {"type": "list", "elements": "str", "default": []},
+            "health_command_timeout": {"type": "float", "default": COMMAND_TIMEOUT},
             "quarantine_dir": {"type": "path", "default": "/var/lib/incident-remediation/quarantine"},
             "lease": {
                 "type": "dict",
@@ -266,10 +302,14 @@ def main() -> None:
     check_unit(module, unit)
     if params["journal_lines"] < 0 or params["dmesg_lines"] < 0 or params["health_timeout"] <= 0:
         module.fail_json(msg="journal_lines and dmesg_lines must be at least 0, health_timeout above 0")
+    if params["health_command"]:
+        wrong = command_problem(params["health_command"], params["health_command_timeout"])
+        if wrong:
+            module.fail_json(msg=f"{wrong}: nothing read")
     lease = lease_first(module, unit, params["lease"] or {})  # first: the read then sees what a waited-for run left
     errors: list[str] = []
     state = unit_state(module, unit, errors)
-    answer = health(params) if params["health_url"] else {}
+    answer = health(params)
     logs = {}
     if params["logs"]:
         logs["journal"] = run(module, ["journalctl", "--unit", unit, "--lines", str(params["journal_lines"]),

@@ -125,3 +125,76 @@ def test_check_mode_releases_nothing(run_module, tmp_path):
     _lease(locks, "INC-2")
     _, result = restart(run_module, tmp_path, check_mode=True, release_lease={"owner": "INC-2", "dir": str(locks)})
     assert result["released"]["changed"] and (locks / "demo-app.service.lease").exists()
+
+
+# --- health by command (issue 23 item 2; seed 003's scripts/health_check.sh) ---------------------------------
+
+
+def _executable(path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _fake_systemctl(tmp_path, monkeypatch) -> None:
+    """A systemctl that restarts (exit 0) and records its calls: this machine has no running systemd."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _executable(bin_dir / "systemctl", f'echo "$*" >> {tmp_path}/systemctl.calls\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_after_the_restart_the_health_command_is_polled_until_it_exits_0(run_module, tmp_path, monkeypatch):
+    _fake_systemctl(tmp_path, monkeypatch)
+    runs = tmp_path / "runs"
+    check = _executable(tmp_path / "health_check.sh",
+                        f'echo x >> {runs}\n[ "$(wc -l < {runs})" -ge 3 ] && {{ echo ready; exit 0; }}\n'
+                        'echo "starting" >&2; exit 1\n')  # fmt: skip
+    failed, result = restart(run_module, tmp_path / "budget", health_command=[check], health_interval=0.05,
+                             health_wait=5)  # fmt: skip
+    assert not failed and result["changed"], result
+    assert (result["restarted"], result["healthy"]) == (True, True)
+    assert result["health"]["status"] == 0 and result["health"]["stdout"] == "ready\n"
+    assert result["health"]["command"] == [check]
+    assert len(runs.read_text().splitlines()) == 3, "polled like the URL, until healthy"
+    assert result["message"].startswith("restarted, healthy after ")
+    assert "restart demo-app.service" in (tmp_path / "systemctl.calls").read_text()
+
+
+def test_a_health_command_that_keeps_failing_is_not_healthy_in_its_words(run_module, tmp_path, monkeypatch):
+    _fake_systemctl(tmp_path, monkeypatch)
+    check = _executable(tmp_path / "health_check.sh", 'echo "dashboard_link disconnected" >&2\nexit 1\n')
+    failed, result = restart(run_module, tmp_path / "budget", health_command=[check, "--all"], health_interval=0.05,
+                             health_wait=0.3)  # fmt: skip
+    assert not failed and (result["restarted"], result["healthy"]) == (True, False)
+    assert result["health"]["status"] == 1
+    assert result["message"].startswith("restarted but not healthy after ")
+    assert result["message"].endswith(f"({check} --all): {check} exited 1: dashboard_link disconnected")
+
+
+def test_a_health_command_that_hangs_is_killed_at_its_timeout(run_module, tmp_path, monkeypatch):
+    _fake_systemctl(tmp_path, monkeypatch)
+    check = _executable(tmp_path / "health_check.sh", "sleep 30\n")
+    started = time.monotonic()
+    failed, result = restart(run_module, tmp_path / "budget", health_command=[check], health_command_timeout=0.3,
+                             health_wait=0)  # fmt: skip
+    assert time.monotonic() - started < 5
+    assert not failed and not result["healthy"] and result["health"]["timed_out"] is True
+    assert f"{check} did not finish within 0.3 s: killed" in result["message"]
+
+
+def test_a_bad_health_command_is_refused_before_the_budget(run_module, tmp_path):
+    for args, words in (({"health_command": ["scripts/health_check.sh"]}, "must be an absolute path or a bare name"),
+                        ({"health_command": ["/bin/true"], "health_command_timeout": 0}, "above 0"),
+                        ({"health_command": ["no-such-check-anywhere"]}, "is not found on PATH")):  # fmt: skip
+        failed, result = restart(run_module, tmp_path, **args)
+        assert failed and words in result["msg"] and result["msg"].endswith(": not restarted"), result
+    assert not (tmp_path / "demo-app.service.json").exists()
+
+
+def test_check_mode_does_not_run_the_health_command(run_module, tmp_path):
+    ran = tmp_path / "ran"
+    check = _executable(tmp_path / "health_check.sh", f"touch {ran}\n")
+    failed, result = restart(run_module, tmp_path / "budget", check_mode=True, health_command=[check])
+    assert not failed and result["allowed"] and not result["restarted"]
+    assert not ran.exists()

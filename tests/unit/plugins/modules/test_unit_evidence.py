@@ -137,3 +137,64 @@ def test_a_lease_owner_that_is_not_an_incident_id_is_refused(run_module, tmp_pat
     failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "a b", "dir": str(tmp_path / "locks")})
     assert failed and "lease: owner 'a b' must be an incident id" in result["msg"], result
     assert not (tmp_path / "locks").exists()
+
+
+# --- health by command (issue 23 item 2; seed 003's scripts/health_check.sh) ---------------------------------
+
+
+def _executable(path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_the_health_command_is_the_health_and_its_output_evidence(run_module, tmp_path):
+    check = _executable(tmp_path / "health_check.sh", 'echo "all 12 checks passed"; exit 0\n')
+    failed, result = read(run_module, tmp_path, logs=False, health_command=[check, "--quick"])
+    assert not failed
+    assert result["health"]["healthy"] is True and result["health"]["status"] == 0
+    assert result["health"]["stdout"] == "all 12 checks passed\n" and result["health"]["command"] == [check, "--quick"]
+    assert result["healthy"] is False, "the unit is not active here (no systemd): healthy needs both"
+
+
+def test_a_health_command_that_fails_is_evidence_not_a_failure(run_module, tmp_path):
+    check = _executable(tmp_path / "health_check.sh", 'echo "db: down" >&2; exit 2\n')
+    failed, result = read(run_module, tmp_path, logs=False, health_command=[check])
+    assert not failed
+    assert result["health"]["healthy"] is False and result["health"]["status"] == 2
+    assert result["health"]["error"] == f"{check} exited 2: db: down"
+
+
+def test_url_and_command_both_judged(run_module, tmp_path, httpserver):
+    httpserver.expect_request("/health").respond_with_json({"status": "ready", "dashboard_link": "disconnected"})
+    check = _executable(tmp_path / "health_check.sh", "echo smoke failed; exit 1\n")
+    failed, result = read(run_module, tmp_path, logs=False, health_url=httpserver.url_for("/health"),
+                          health_expect={"status": "ready", "dashboard_link": "connected"},
+                          health_command=[check])  # fmt: skip
+    assert not failed and result["health"]["healthy"] is False
+    assert result["health"]["json"]["dashboard_link"] == "disconnected" and result["health"]["command"]["status"] == 1
+    assert result["health"]["error"] == (
+        f'dashboard_link = "disconnected" (expected "connected"); {check} exited 1: smoke failed'
+    )
+
+
+def test_the_health_command_runs_in_check_mode_being_a_read(run_module, tmp_path):
+    check = _executable(tmp_path / "health_check.sh", "echo read only; exit 0\n")
+    failed, result = run_module(unit_evidence, {"unit": "demo-app.service", "quarantine_dir": str(tmp_path),
+                                                "logs": False, "health_command": [check]}, check_mode=True)  # fmt: skip
+    assert not failed and result["health"]["stdout"] == "read only\n"
+
+
+def test_a_bad_health_command_is_refused_and_no_lease_taken(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    for args, words in (({"health_command": ["./health_check.sh"]}, "must be an absolute path or a bare name"),
+                        ({"health_command": ["/bin/true"], "health_command_timeout": -1}, "above 0"),
+                        ({"health_command": []}, None)):  # fmt: skip
+        failed, result = read(run_module, tmp_path, logs=False, lease={"owner": "INC-1", "dir": str(locks), "wait": 0},
+                              **args)  # fmt: skip
+        if words is None:
+            assert not failed and result["health"] == {}, "no command, no health asked"
+            (locks / "demo-app.service.lease").unlink()
+            continue
+        assert failed and words in result["msg"] and result["msg"].endswith(": nothing read"), result
+        assert not (locks / "demo-app.service.lease").exists()
