@@ -162,6 +162,11 @@ def verification(verify: dict, service: dict, mitigation_result, plan: dict, *, 
         if unit_read and not unit_read.get("skipped"):
             checks.append({"check": f"unit {service.get('unit', '?')}",
                            "result": (unit_read.get("unit") or {}).get("ActiveState", "")})  # fmt: skip
+            ran = unit_read.get("health") if isinstance(unit_read.get("health"), dict) else {}
+            if service.get("health_command") and ran:  # verify's read ran the service's health command too
+                said = f"exit {ran.get('status')} after {ran.get('seconds')} s"
+                checks.append({"check": f"health {' '.join(map(str, service['health_command']))}",
+                               "result": said + (f": {ran['error']}" if ran.get("error") else "")})  # fmt: skip
     elif health and not health.get("skipped"):
         checks.append({"check": f"health {health_url}",
                        "result": f"{_json(health.get('json'))} after {health.get('elapsed')} s"})  # fmt: skip

@@ -110,6 +110,17 @@ def test_the_incidents_own_health_check_and_an_alert_not_checked():
     assert unit_only["verification"][0] == {"check": "unit u.service", "result": "active"}
 
 
+def test_the_incidents_health_command_is_named_in_the_verification():
+    """Without a health_url, verify's unit read runs the service's health_command: the record names it."""
+    service = {"unit": "u.service", "health_command": ["/usr/local/bin/health_check.sh", "--quick"]}
+    ran = {"command": service["health_command"], "status": 0, "error": "", "seconds": 0.4, "healthy": True}
+    done = record(service=service, verify={"unit": {"unit": {"ActiveState": "active"}, "health": ran}})
+    assert done["verification"][:2] == [
+        {"check": "unit u.service", "result": "active"},
+        {"check": "health /usr/local/bin/health_check.sh --quick", "result": "exit 0 after 0.4 s"},
+    ]
+
+
 @pytest.mark.parametrize(("silence", "unsilence", "act", "state"), [
     ({"skipped": True}, {}, False, "none (diagnosis only: the alert keeps paging)"),
     ({"skipped": True}, {}, True, "none (no Alertmanager or no alert)"),
