@@ -131,6 +131,7 @@ fetch_error:
 """
 
 import os
+import shlex
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -144,17 +145,74 @@ from ansible_collections.incident.remediation.plugins.module_utils.deployments i
 BAD_REF = "refs/incident-remediation/bad/"
 
 
+# What the tree's own config may set: the keys a clone, a deploy user and line-ending settings write, none of which
+# runs a program, reads another file or sends git elsewhere than the remote's url. <name> is any subsection.
+CONFIG_ALLOWED = frozenset([
+    "core.repositoryformatversion", "core.filemode", "core.bare", "core.logallrefupdates", "core.ignorecase",
+    "core.precomposeunicode", "core.symlinks", "core.autocrlf", "core.eol", "core.safecrlf", "core.sharedrepository",
+    "core.checkstat", "core.trustctime", "core.quotepath", "extensions.objectformat", "user.name", "user.email",
+    "pull.rebase", "pull.ff", "fetch.prune", "fetch.prunetags", "remote.<name>.url", "remote.<name>.pushurl",
+    "remote.<name>.fetch", "remote.<name>.tagopt", "remote.<name>.prune", "remote.<name>.prunetags",
+    "branch.<name>.remote", "branch.<name>.merge", "branch.<name>.rebase", "branch.<name>.pushremote",
+])  # fmt: skip
+# The config files git reads in a working tree's .git (config.worktree only with extensions.worktreeconfig, which
+# is not allowed; read anyway, so that nothing git could read is unread).
+CONFIG_FILES = ("config", "config.worktree")
+# Set for every git command, so that neither root's own git config nor one written into the tree between the check
+# and the command runs a program: no system or global config or attributes, no credential helper or askpass, ssh as
+# itself, the transports a remote may use (never ext::, fd:: or a remote helper), no auto gc as root in the tree.
+HARDENING = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.attributesFile=/dev/null",
+             "core.sshCommand=ssh", "core.askPass=", "credential.helper=", "gc.auto=0", "maintenance.auto=false",
+             "protocol.allow=never", "protocol.https.allow=always", "protocol.http.allow=always",
+             "protocol.ssh.allow=always", "protocol.git.allow=always", "protocol.file.allow=always")  # fmt: skip
+
+
 class Git:
-    """git in one working tree, without a shell; every failure raises RuntimeError naming the command."""
+    """git in one working tree, without a shell; every failure raises RuntimeError naming the command.
+
+    The tree's own config is checked first (check_config) and again before the fetch and the reset."""
 
     def __init__(self, module: AnsibleModule, repo: str) -> None:
         self.module, self.repo = module, repo
         self.binary = module.get_bin_path("git", required=True)
-        self.env = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+        self.env = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_CONFIG_NOSYSTEM": "1",
+                    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_ATTR_NOSYSTEM": "1",
+                    "GIT_PROTOCOL_FROM_USER": "0"}  # fmt: skip
+        self.check_config()
+
+    def check_config(self) -> None:
+        """Refuse a tree whose .git config sets a key outside CONFIG_ALLOWED (read by git itself, includes not
+        followed: an include.path is a key like any other, and refused)."""
+        gitdir = os.path.join(self.repo, ".git")
+        if os.path.lexists(os.path.join(gitdir, "commondir")):
+            raise ValueError(
+                f"SECURITY: {gitdir}/commondir sends git to another repository's config and refs; a working tree's"
+                " own .git has none: review the tree (whoever can write it may have planted it), then remove it"
+            )
+        for name in CONFIG_FILES:
+            path = os.path.join(gitdir, name)
+            if not os.path.lexists(path):
+                continue
+            rc, out, err = self.module.run_command(
+                [self.binary, "config", "--file", path, "--no-includes", "--null", "--name-only", "--list"],
+                environ_update={**self.env, "GIT_DIR": "/dev/null"}, cwd="/", encoding=None,
+            )  # fmt: skip
+            if rc != 0:
+                why = " ".join(err.decode(errors="replace").split())[:300]
+                raise ValueError(f"{path} cannot be read by git config ({rc}): {why}")
+            for key in out.decode(errors="replace").split("\0"):
+                if key and _config_pattern(key) not in CONFIG_ALLOWED:
+                    shown = key[:120] if key[:120].isprintable() else repr(key[:120])
+                    raise ValueError(
+                        f"SECURITY: {path} sets {shown}, a key git could act on as root (run a program, read"
+                        " another file or reach elsewhere) while it rolls the tree back; only keys a clone writes are"
+                        f" accepted: remove it (git config --file {shlex.quote(path)} --unset-all {shlex.quote(key)})"
+                        " or, if nobody here set it, review the tree first: whoever can write it may have planted it"
+                    )
 
     def run(self, *args: str, check: bool = True) -> tuple[int, str, str]:
-        argv = [self.binary, "-C", self.repo, "-c", f"safe.directory={self.repo}", "-c", "core.hooksPath=/dev/null",
-                "-c", "core.fsmonitor=false", *args]  # fmt: skip
+        options = [item for option in HARDENING for item in ("-c", option)]
+        argv = [self.binary, "-C", self.repo, "-c", f"safe.directory={self.repo}", *options, *args]
         rc, out, err = self.module.run_command(argv, environ_update=self.env, encoding=None)
         out, err = out.decode(errors="replace"), err.decode(errors="replace")
         if check and rc != 0:
@@ -171,6 +229,13 @@ class Git:
         return out.strip()
 
 
+def _config_pattern(key: str) -> str:
+    """remote.Or.ig.url -> remote.<name>.url (git lower-cases the section and the key, not the subsection)."""
+    section, _, rest = key.partition(".")
+    middle, _, last = rest.rpartition(".")
+    return f"{section}.<name>.{last}" if middle else key
+
+
 def _is_hex(text: str) -> bool:
     return 4 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text.lower())
 
@@ -180,7 +245,9 @@ def keep_evidence(git: Git, folder: str, previous: str, dirty: str) -> list[str]
     files = {"head.txt": git.run("log", "-1", "--format=commit %H%nauthor %an <%ae>%ndate %cI%n%n%B", previous)[1]}
     if dirty:
         files["status.txt"] = git.run("status", "--porcelain=v1", "--untracked-files=all")[1]
-        files["diff.patch"] = capped(git.run("diff", "--binary", "HEAD")[1], 16 * 1024 * 1024)
+        files["diff.patch"] = capped(
+            git.run("diff", "--no-ext-diff", "--no-textconv", "--binary", "HEAD")[1], 16 * 1024 * 1024
+        )
     kept = []
     for name, text in files.items():
         path = os.path.join(folder, name)
@@ -197,7 +264,17 @@ def roll_back(module: AnsibleModule, git: Git, records: Records, result: dict) -
     result["previous"] = previous
     if params["fetch"] and params["ref"] and not module.check_mode:
         check_ref(params["remote"])
-        rc, _, err = git.run("fetch", "--quiet", "--no-recurse-submodules", "--", params["remote"], check=False)
+        git.check_config()
+        rc, _, err = git.run(
+            "-c",
+            f"remote.{params['remote']}.uploadpack=git-upload-pack",
+            "fetch",
+            "--quiet",
+            "--no-recurse-submodules",
+            "--",
+            params["remote"],
+            check=False,
+        )
         result["fetch_error"] = "" if rc == 0 else " ".join(err.split())[:500] or f"git fetch failed ({rc})"
     if params["ref"]:
         target, result["ref"] = git.commit(params["ref"]), params["ref"]
@@ -226,6 +303,7 @@ def roll_back(module: AnsibleModule, git: Git, records: Records, result: dict) -
         git.run("update-ref", BAD_REF + previous, previous)
         records.mark("bad", previous, reason=params["reason"], replaced_by=target, evidence=folder)
         result["marked_bad"] = previous
+    git.check_config()
     git.run("reset", "--hard", "--quiet", target)
     git.run("clean", "-fdx" if params["clean_ignored"] else "-fd", "--quiet")
 

@@ -125,3 +125,86 @@ def test_a_tree_owned_by_another_user_is_read_through_its_own_safe_directory(rep
 def test_not_a_working_tree_is_refused(tmp_path, run_module):
     failed, result = roll(run_module, tmp_path, tmp_path, ref="main")
     assert failed and "is not the top of a git working tree" in result["msg"]
+
+
+# The tree's own .git/config is written by whoever owns the tree (the service's account, or whoever owns the
+# service); git as root must never run a program or reach elsewhere because of it.
+EVIL = "#!/bin/sh\ntouch {marker}\n[ $# -eq 0 ] && exec cat\nexit 1\n"  # a smudge filter passes the file on
+
+
+def planted(repo, tmp_path, **keys) -> Path:
+    """A script that leaves tmp_path/pwned behind, and keys ("{evil}" for its path) set in the tree's .git/config."""
+    evil = tmp_path / "evil.sh"
+    evil.write_text(EVIL.format(marker=tmp_path / "pwned"))
+    evil.chmod(0o755)
+    for key, value in keys.items():
+        git(repo, "config", "--file", str(repo / ".git" / "config"), key, value.format(evil=evil, tmp=tmp_path))
+    return tmp_path / "pwned"
+
+
+def filter_everywhere(repo):
+    """* filter=evil in the tree's .gitattributes, committed and checked out, and in .git/info/attributes."""
+    (repo / ".gitattributes").write_text("* filter=evil\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("* filter=evil\n")
+
+
+PLANTED = {
+    "filter.evil.smudge": {"filter.evil.smudge": "{evil}"},
+    "filter.evil.process": {"filter.evil.process": "{evil}"},
+    "core.sshcommand": {"core.sshCommand": "{evil}", "remote.origin.url": "ssh://deploy.example.invalid/app.git"},
+    "remote.origin.uploadpack": {"remote.origin.uploadpack": "{evil}"},
+    "include.path": {"include.path": "{tmp}/included"},
+    "includeif.gitdir:/.path": {"includeIf.gitdir:/.path": "{tmp}/included"},
+    "credential.helper": {"credential.helper": "!{evil}"},
+    "url.ext::sh -c touch% x.insteadof": {"url.ext::sh -c touch% x.insteadOf": "https://"},
+    "core.worktree": {"core.worktree": "{tmp}"},
+    "diff.external": {"diff.external": "{evil}"},
+}
+
+
+@pytest.mark.parametrize("key", list(PLANTED))
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "plan"])
+def test_a_tree_whose_git_config_could_run_a_program_as_root_is_refused(repo, tmp_path, run_module, key, check_mode):
+    filter_everywhere(repo)
+    (repo / "app.py").write_text("dirty\n")
+    (tmp_path / "included").write_text(f'[filter "evil"]\n\tsmudge = {tmp_path / "evil.sh"}\n')
+    marker = planted(repo, tmp_path, **PLANTED[key])
+    before = git(repo, "rev-parse", "HEAD")
+    failed, result = roll(run_module, repo, tmp_path, check_mode=check_mode, ref="origin/deployment-stable")
+    assert not marker.exists(), "git ran the tree's program as root"
+    assert failed and result["invalid"], result
+    config = str(repo / ".git" / "config")
+    assert f"{config} sets {key}" in result["msg"] and "nothing changed" in result["msg"], result["msg"]
+    assert "remove it" in result["msg"] and "planted" in result["msg"], result["msg"]
+    assert git(repo, "rev-parse", "HEAD") == before and (repo / "app.py").read_text() == "dirty\n"
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_commands_own_config_is_read_only_never_root_global_or_system(repo, tmp_path, run_module, monkeypatch):
+    """A filter root's ~/.gitconfig defines (git-lfs, say) is not run on the tree's hostile attributes."""
+    filter_everywhere(repo)
+    marker = planted(repo, tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f'[filter "evil"]\n\tsmudge = {tmp_path / "evil.sh"}\n')
+    monkeypatch.setenv("HOME", str(home))
+    failed, result = roll(run_module, repo, tmp_path, ref="origin/deployment-stable")
+    assert not marker.exists(), "git ran root's global filter on the tree's attributes"
+    assert not failed, result
+    assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/deployment-stable")
+
+
+def test_a_git_dir_pointing_at_another_common_dir_is_refused(repo, tmp_path, run_module):
+    (repo / ".git" / "commondir").write_text(str(tmp_path / "elsewhere") + "\n")
+    failed, result = roll(run_module, repo, tmp_path, ref="origin/deployment-stable", fetch=False)
+    assert failed and result["invalid"] and "commondir" in result["msg"], result
+
+
+def test_the_config_of_an_ordinary_clone_and_a_deploy_user_is_accepted(repo, tmp_path, run_module):
+    planted(repo, tmp_path, **{"user.name": "deploy", "user.email": "deploy@example.org", "core.autocrlf": "input",
+                               "branch.main.rebase": "true", "remote.origin.prune": "true"})  # fmt: skip
+    failed, result = roll(run_module, repo, tmp_path, ref="origin/deployment-stable")
+    assert not failed and result["changed"] and result["fetch_error"] == "", result
