@@ -22,6 +22,24 @@ description:
     C(refs/incident-remediation/bad/<commit>), so that no C(git gc) removes it.
   - Git runs without a shell, with C(safe.directory) set to O(repo) only (a tree owned by the service's account is
     refused by git as root otherwise), hooks and fsmonitor off.
+  - Whoever can write the tree can write its C(.git/config), and git as root would run what it names (a
+    C(filter.<name>.smudge) or C(.process) with the tree's C(.gitattributes), C(core.sshCommand),
+    C(remote.<name>.uploadpack), C(credential.helper), C(diff.external)) or go where it says (C(include.path),
+    C(includeIf), C(url.<base>.insteadOf), C(core.worktree)). So, before any git command acts and in check mode
+    too, C(.git/config) and C(.git/config.worktree) are read by C(git config --file --no-includes) and the tree is
+    refused (nothing changed) when a key is not one a clone or a deploy user writes (C(core.repositoryformatversion),
+    C(core.filemode), C(core.bare), C(core.logallrefupdates), C(core.ignorecase), C(core.precomposeunicode),
+    C(core.symlinks), C(core.autocrlf), C(core.eol), C(core.safecrlf), C(core.sharedRepository), C(core.checkStat),
+    C(core.trustctime), C(core.quotePath), C(extensions.objectFormat), C(user.name), C(user.email), C(pull.rebase),
+    C(pull.ff), C(fetch.prune), C(fetch.pruneTags), C(remote.<name>.url), C(.pushurl), C(.fetch), C(.tagOpt),
+    C(.prune), C(.pruneTags), C(branch.<name>.remote), C(.merge), C(.rebase), C(.pushRemote)), or when C(.git) has a
+    C(commondir). The message names the key and the file; remove the key, or review the tree first (someone may have
+    planted it). The check runs again right before the fetch and the reset.
+  - Every git command also runs without the system or global config or attributes (so a filter root's own
+    C(~/.gitconfig) defines, git-lfs say, never runs on the tree's attributes; a Git LFS tree is not supported, use
+    the command strategy), without credential helper or askpass, with C(core.sshCommand=ssh) (C(GIT_SSH_COMMAND)
+    still applies), the transports https, http, ssh, git and file only (never C(ext::) or a remote helper),
+    C(remote.<remote>.uploadpack=git-upload-pack), no auto gc; the evidence diff without external diff or textconv.
   - A commit already checked out on a clean tree is not changed (idempotent). In check mode it fetches nothing,
     writes nothing and reports what it would do.
   - With O(state=good) the checked-out commit is recorded good for O(unit) (a deploy pipeline may call it too).
