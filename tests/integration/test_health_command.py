@@ -99,3 +99,14 @@ def test_a_mitigation_that_does_not_prove_health_is_verified_by_the_command(host
     assert len(runs(server)) >= 2, "asked by the read and by the verify phase"
     checks = {c["check"]: c["result"] for c in outcome["verification"]}
     assert checks.get(f"health {' '.join(ARGV)}", "").startswith("exit 0 after "), checks
+
+
+def test_check_mode_runs_the_health_command_being_a_read_and_changes_nothing(host):
+    server = host["host"]
+    server.crash()
+    runs(server)
+    done, outcome, _ = run(host, "INC-HEALTH-CMD-3", "restart", "--check")
+    assert outcome["status"] == "checked", (outcome, done.stdout[-4000:])
+    assert server.unit("ActiveState")["ActiveState"] != "active", "check mode restarted nothing"
+    assert runs(server) == ["2 demo app; touch /tmp/pwned"], "the read ran the command once, in check mode too"
+    assert outcome["diagnosis"]["health"] == f"{CHECK} exited 1: health endpoint not answering"
