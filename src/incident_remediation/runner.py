@@ -310,6 +310,9 @@ def timed_out(job: dict, seconds: float, running: str, bound: str = "") -> str:
     return f"did not finish within {seconds:g} s ({bound or route}): still running: {running}"
 
 
+_IMPORTING = threading.Lock()
+
+
 def execute(config: Config, job: dict) -> tuple[str, int, str]:
     """(state, rc, reason) after running ``job`` (a journal row) to its end, or to its timeout: then ansible-runner
     stops ansible-playbook and the state is timed_out (the dispatcher stops what is left of it)."""
@@ -317,7 +320,9 @@ def execute(config: Config, job: dict) -> tuple[str, int, str]:
     (folder / "env").mkdir(parents=True, exist_ok=True, mode=0o700)
     variables = {**json.loads(job["extravars"]), "incident_evidence_dir": str(folder / "incidents")}
     write_unsafe(folder / "env" / "extravars", variables)
-    from ansible_runner.interface import init_runner  # noqa: PLC0415  (about 14 MiB: loaded by the first job)
+    with _IMPORTING:  # two jobs starting at once must not both import it: the second saw a module half made
+        import ansible_runner  # noqa: PLC0415  (about 14 MiB: loaded by the first job, not by an idle receiver)
+    init_runner = ansible_runner.interface.init_runner
 
     envvars = _environment(config, folder)
     check = ["--check"] if job["check_mode"] else []
