@@ -9,6 +9,7 @@ jobs/<id>/incidents/      the incident timeline, evidence and post-incident repo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 import re
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -58,15 +60,43 @@ def _environment(config: Config, folder: Path) -> dict[str, str]:
     return {**job, **_ansible_environment(config)}
 
 
+STALE_PRIVATE_SECONDS = 600  # a playbook reads its copy within moments of its start; older is a killed receiver's
+
+
+def _own_folder(folder: Path) -> bool:
+    """``folder`` is a real folder (not a link) of this user that nobody else may enter."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
 def _private_dir(config: Config) -> Path:
     """Where the withheld environment waits for its playbook: memory (the user's runtime folder, /dev/shm) when
-    there is one, else a folder of the data dir only the receiver's user can enter (never a job's folder)."""
+    there is one, in a folder of this receiver's own (named after its data dir, 0700, never a link or another
+    user's: /dev/shm is shared), else a folder of the data dir only the receiver's user can enter (never a job's
+    folder)."""
+    name = "remediate-" + hashlib.sha256(str(config.data_dir.resolve()).encode()).hexdigest()[:16]
     for candidate in (os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"):
         if candidate and Path(candidate).is_dir() and os.access(candidate, os.W_OK | os.X_OK):
-            return Path(candidate)
+            folder = Path(candidate) / name
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=0o700)
+            if _own_folder(folder):
+                return folder
     folder = config.data_dir / "private"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the copies a receiver killed before its playbook started left behind (secrets, in memory)."""
+    now = time.time()
+    for left in folder.glob("remediate-env-*"):
+        with contextlib.suppress(OSError):
+            if now - left.lstat().st_mtime > STALE_PRIVATE_SECONDS:
+                left.unlink()
 
 
 def withhold(config: Config, env: dict[str, str], given: dict[str, str]) -> Path:
@@ -80,7 +110,9 @@ def withhold(config: Config, env: dict[str, str], given: dict[str, str]) -> Path
     withheld = {name: value for name, value in env.items()
                 if name not in given and os.environ.get(name) == value and name not in KEPT
                 and not name.startswith("LC_")}  # fmt: skip
-    fd, path = tempfile.mkstemp(prefix="remediate-env-", dir=_private_dir(config))  # mode 0600
+    folder = _private_dir(config)
+    _sweep(folder)
+    fd, path = tempfile.mkstemp(prefix="remediate-env-", dir=folder)  # mode 0600
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         json.dump(withheld, file)
     for name in withheld:
