@@ -115,7 +115,14 @@ def take(
 ) -> dict:
     """Take the unit's lease: free, this owner's already (renewed) or expired (taken over); held by another owner,
     wait up to ``wait`` seconds for it. The result as unit_lock returns it; ``failed`` and ``msg`` (a refusal
-    naming the holder) when it stayed held. Raises LeaseError or OSError when the lease cannot be used."""
+    naming the holder) when it stayed held. Raises LeaseError when the lease cannot be used."""
+    try:
+        return _take(unit, owner, holder=holder, wait=wait, ttl=ttl, folder=folder, dry_run=dry_run)
+    except OSError as exc:
+        raise LeaseError(f"cannot use the lease of {unit} in {folder}: {exc.strerror}") from None
+
+
+def _take(unit: str, owner: str, *, holder: str, wait: float, ttl: int, folder: str, dry_run: bool) -> dict:
     holder = " ".join(str(holder).split())[:200]  # one line, shown in other runs' refusals
     path = lease_path(folder, unit)
     started = time.monotonic()
@@ -146,7 +153,14 @@ def take(
 
 def release(unit: str, owner: str, *, folder: str = DEFAULT_DIR, dry_run: bool = False) -> dict:
     """Remove the unit's lease when it is ``owner``'s; one that another owner took over meanwhile (ours having
-    expired) is left alone and said so. Raises LeaseError or OSError when the lease cannot be used."""
+    expired) is left alone and said so. Raises LeaseError when the lease cannot be used."""
+    try:
+        return _release(unit, owner, folder=folder, dry_run=dry_run)
+    except OSError as exc:
+        raise LeaseError(f"cannot use the lease of {unit} in {folder}: {exc.strerror}") from None
+
+
+def _release(unit: str, owner: str, *, folder: str, dry_run: bool) -> dict:
     path = lease_path(folder, unit)
     unchanged = {"changed": False, "acquired": False, "previous": None, "waited": 0.0, "waited_for": None,
                  "path": path}  # fmt: skip

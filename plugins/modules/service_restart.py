@@ -214,7 +214,7 @@ def release_on_exit(module, unit: str, wanted: dict) -> None:
         def answered(**result):
             try:
                 result["released"] = release(unit, wanted["owner"], folder=wanted["dir"], dry_run=module.check_mode)
-            except (LeaseError, OSError) as exc:
+            except LeaseError as exc:
                 result["released"] = {"changed": False, "msg": f"lease not released: {exc}"}
             answer(**result)
 

@@ -263,9 +263,6 @@ def lease_first(module, unit: str, wanted: dict) -> dict:
                       folder=wanted["dir"], dry_run=module.check_mode)  # fmt: skip
     except LeaseError as exc:
         return {"acquired": False, "waited_for": None, "path": path, "msg": str(exc)}
-    except OSError as exc:
-        return {"acquired": False, "waited_for": None, "path": path,
-                "msg": f"cannot use the lease of {unit} in {wanted['dir']}: {exc.strerror}"}  # fmt: skip
     result.pop("failed", None)
     return result
 

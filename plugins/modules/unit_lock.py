@@ -157,9 +157,6 @@ def main() -> None:
             result = release(params["unit"], params["owner"], folder=params["dir"], dry_run=module.check_mode)
     except LeaseError as exc:
         module.fail_json(msg=str(exc), acquired=False, path=path)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot use the lease of {params['unit']} in {params['dir']}: {exc.strerror}",
-                         acquired=False, path=path)  # fmt: skip
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)
