@@ -30,12 +30,14 @@ unit: setup
 # three test files at once. --dist loadfile keeps each file on one worker, as its podman host and its module
 # fixtures need. XDIST= runs them one at a time, as before.
 XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
+# The slowest tests, printed at the end of each stage: where CI's time goes (docs/testing.md).
+DURATIONS ?= --durations=25 --durations-min=20
 
 integration: setup
-	scripts/pytest tests/integration $(XDIST)
+	scripts/pytest tests/integration $(XDIST) $(DURATIONS)
 
 e2e: image
-	scripts/pytest tests/e2e $(XDIST)
+	scripts/pytest tests/e2e $(XDIST) $(DURATIONS)
 
 build: setup
 	scripts/build-collection
