@@ -14,6 +14,10 @@ description:
   - This is how a mitigation proves its fix with the signal that paged, for example the resolution success
     rate above 0.99 for 60 seconds.
   - Without O(threshold) the module only reads the result (evidence for the diagnose phase).
+  - With O(queries) it reads several named queries in one run, each once, bounded (O(timeout), O(max_series),
+    O(max_text)), as a service's diagnosis queries (seed 001 0:08, the top 5 slow and erroring endpoints). A query
+    that fails is recorded in its result (RV(results[].error)) beside the others; the module itself fails only
+    on bad input.
   - An unreachable Prometheus or a rejected query is a failure, never a pass. Prometheus' own error text for
     a bad query is relayed.
   - Read-only, it runs the same way in check mode.
@@ -28,9 +32,36 @@ options:
     type: str
     required: true
   query:
-    description: An instant PromQL query that returns a vector or a scalar.
+    description:
+      - An instant PromQL query that returns a vector or a scalar. A range goes inside a function
+        (C(rate(x[5m])), C(max_over_time(x[5m]))). One of O(query) and O(queries) is required.
     type: str
-    required: true
+  queries:
+    description:
+      - Named read-only instant queries, each read once (no condition, no hold), instead of O(query). The labels and
+        values that come back are data, capped and never templated.
+      - At most 10 queries (MAX_QUERIES); names are letters, digits and C(_.-), at most 64, each given once.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The query's name in the results, the evidence and the report (V(top5_slowest_endpoints)).
+        type: str
+        required: true
+      query:
+        description: An instant PromQL query returning a vector or a scalar.
+        type: str
+        required: true
+  max_series:
+    description: With O(queries), the series kept per query (the first ones of the answer); the rest are counted.
+    type: int
+    default: 10
+  max_text:
+    description:
+      - With O(queries), the characters kept of each label name and label value (longer ones are cut, ending in
+        C(...)); at most 8 labels (MAX_LABELS) are kept per series.
+    type: int
+    default: 120
   comparison:
     description: How each value is compared with O(threshold). Required with O(threshold).
     type: str
@@ -144,6 +175,20 @@ EXAMPLES = r"""
     url: "{{ prometheus_url }}"
     query: sum(demo_app_active_instances)
   register: instances
+
+- name: Diagnose - the service's diagnosis queries in one run (seed 001 0:08), a failing one recorded
+  incident.remediation.prometheus_query:
+    url: "{{ prometheus_url }}"
+    queries:
+      - name: top5_slowest_endpoints
+        query: >-
+          topk(5, histogram_quantile(0.95,
+            sum by (endpoint, le) (rate(http_request_duration_seconds_bucket[5m]))))
+      - name: top5_erroring_endpoints
+        query: topk(5, sum by (endpoint) (rate(http_requests_total{code=~"5.."}[5m])))
+    timeout: 5
+    max_series: 5
+  register: diagnosis
 """
 
 RETURN = r"""
@@ -201,12 +246,52 @@ rules:
   sample: [{"group": "demo", "file": "/etc/prometheus/rules.yml", "query": "up{job=\"demo\"} == 0"}]
 warnings_from_prometheus:
   description: Warnings Prometheus attached to the last answer.
-  returned: always
+  returned: with O(query)
   type: list
   elements: str
+results:
+  description: With O(queries), one entry per query, in order.
+  returned: with O(queries)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The query's name.
+      type: str
+    query:
+      description: The query as it was sent.
+      type: str
+    series:
+      description:
+        - The first O(max_series) series, labels capped (O(max_text)); a value is a number, or the text Prometheus
+          gave for one that is not finite (V(NaN), V(+Inf), V(-Inf)).
+      type: list
+      elements: dict
+    series_total:
+      description: How many series Prometheus returned.
+      type: int
+    truncated:
+      description: Whether series were left out (more than O(max_series)).
+      type: bool
+    error:
+      description: Why the query gave no answer (rejected, unreachable, timed out, a range result); empty when it did.
+      type: str
+    seconds:
+      description: Seconds the query took.
+      type: float
+  sample:
+    - name: top5_erroring_endpoints
+      query: topk(5, sum by (endpoint) (rate(http_requests_total{code=~"5.."}[5m])))
+      series: [{"metric": {"endpoint": "/v1/responses"}, "value": 4.2}]
+      series_total: 1
+      truncated: false
+      error: ""
+      seconds: 0.004
 """
 
 import math
+import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.remediation.plugins.module_utils.arguments import (
@@ -218,6 +303,12 @@ from ansible_collections.incident.remediation.plugins.module_utils.conditions im
 from ansible_collections.incident.remediation.plugins.module_utils.errors import ApiError, TransportError
 from ansible_collections.incident.remediation.plugins.module_utils.polling import poll
 from ansible_collections.incident.remediation.plugins.module_utils.text import redact_userinfo
+
+MAX_QUERIES = 10  # diagnosis queries of one service
+MAX_LABELS = 8  # labels kept per series of a diagnosis query
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# what only a condition means: a diagnosis query is read, never judged
+_CONDITION_OPTIONS = ("comparison", "threshold", "absent", "hold", "wait", "alert_rule", "match_labels")
 
 
 class QueryFailed(Exception):
@@ -231,7 +322,77 @@ def to_series(data: dict) -> list[dict]:
         return [{"metric": {}, "value": float(result[1])}]
     if kind == "vector":
         return [{"metric": item.get("metric", {}), "value": float(item["value"][1])} for item in result]
-    raise QueryFailed(f"the query returned a {kind}; give an instant query that returns a vector or a scalar")
+    hint = " (a range goes inside a function: rate(x[5m]), max_over_time(x[5m]))" if kind == "matrix" else ""
+    raise QueryFailed(f"the query returned a {kind}; give an instant query that returns a vector or a scalar{hint}")
+
+
+def _capped(text, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+def _reading(value: float, raw):
+    """A value as JSON keeps it: a number, or Prometheus' own text for one that is not finite (NaN, +Inf)."""
+    return value if math.isfinite(value) else str(raw)
+
+
+def read_query(params: dict, client, name: str, query: str) -> dict:
+    """One diagnosis query, read once: its first ``max_series`` series (labels capped) or why there is none."""
+    started = time.monotonic()
+    entry = {"name": name, "query": query, "series": [], "series_total": 0, "truncated": False, "error": ""}
+    endpoint = params["url"].rstrip("/") + "/api/v1/query"
+    try:
+        # Prometheus' own evaluation timeout too, so that a heavy query stops there as well as here
+        answer = client.call_json("GET", endpoint, query={"query": query, "timeout": f"{params['timeout']:g}s"})
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            raise QueryFailed(f"unexpected answer from Prometheus: {str(answer)[:200]}")
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        raw = [item.get("value", [0, ""])[1] for item in data.get("result") or [] if isinstance(item, dict)]
+        series = to_series(data)
+    except TransportError as exc:
+        entry["error"] = f"cannot reach Prometheus at {redact_userinfo(params['url'])}: {exc.reason}"
+    except ApiError as exc:
+        said = "rejected the query" if exc.status in (400, 422) else f"answered HTTP {exc.status}"
+        entry["error"] = f"Prometheus {said}: {exc.detail}"
+    except QueryFailed as exc:
+        entry["error"] = str(exc)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        entry["error"] = f"an answer from Prometheus that cannot be read ({type(exc).__name__})"
+    else:
+        limit, keep = params["max_text"], params["max_series"]
+        raw = raw if len(raw) == len(series) else [s["value"] for s in series]
+        entry["series_total"], entry["truncated"] = len(series), len(series) > keep
+        entry["series"] = [
+            {"metric": {_capped(k, limit): _capped(v, limit) for k, v in list(s["metric"].items())[:MAX_LABELS]},
+             "value": _reading(s["value"], text)}
+            for s, text in zip(series[:keep], raw[:keep], strict=True)
+        ]  # fmt: skip
+    entry["seconds"] = round(time.monotonic() - started, 3)
+    return entry
+
+
+def query_problem(params: dict) -> str:
+    """Why the ``queries`` given cannot be run ('' when they can)."""
+    given = [o for o in _CONDITION_OPTIONS if params[o] not in (None, 0, False, "", {})]
+    if given:
+        return ("queries are read only: leave out comparison, threshold, absent, hold, wait, alert_rule and "
+                "match_labels")  # fmt: skip
+    queries = params["queries"]
+    if len(queries) > MAX_QUERIES:
+        return f"queries: at most {MAX_QUERIES} diagnosis queries, got {len(queries)}"
+    seen: set[str] = set()
+    for item in queries:
+        name = item["name"]
+        if not _QUERY_NAME.match(name):
+            return f"queries: name {name!r} must be letters, digits and _.- (at most 64)"
+        if name in seen:
+            return f"queries: the name {name!r} is given twice"
+        if not item["query"].strip():
+            return f"queries: the query of {name!r} is empty"
+        seen.add(name)
+    if params["max_series"] < 1 or params["max_text"] < 8:
+        return "max_series must be at least 1 and max_text at least 8"
+    return ""
 
 
 def agrees(metric: dict, wanted: dict) -> bool:
@@ -347,7 +508,14 @@ def describe_failure(params: dict, outcome) -> str:
 def main() -> None:
     spec = http_api_spec(url_env="PROMETHEUS_URL", token_env="PROMETHEUS_BEARER_TOKEN")
     spec.update(
-        query={"type": "str", "required": True},
+        query={"type": "str"},
+        queries={
+            "type": "list",
+            "elements": "dict",
+            "options": {"name": {"type": "str", "required": True}, "query": {"type": "str", "required": True}},
+        },
+        max_series={"type": "int", "default": 10},
+        max_text={"type": "int", "default": 120},
         comparison={"type": "str", "choices": ["<", "<=", ">", ">=", "==", "!="]},
         threshold={"type": "float"},
         hold={"type": "float", "default": 0},
@@ -367,9 +535,20 @@ def main() -> None:
         argument_spec=spec,
         supports_check_mode=True,
         required_together=[("comparison", "threshold")],
+        required_one_of=[("query", "queries")],
+        mutually_exclusive=[("query", "queries")],
     )
     params = module.params
     check_positive(module, "hold", "wait", "interval", "timeout")
+    if params["queries"] is not None:
+        problem = query_problem(params)
+        if problem:
+            module.fail_json(msg=problem)
+        client = client_from_params(params)
+        results = [read_query(params, client, q["name"], q["query"]) for q in params["queries"]]
+        failed = sum(1 for r in results if r["error"])
+        said = f"{len(results)} diagnosis queries read" + (f", {failed} without an answer" if failed else "")
+        module.exit_json(changed=False, results=results, msg=said)
     if not params["query"].strip():
         module.fail_json(msg="query is empty")
     if params["absent"] and params["threshold"] is not None:
