@@ -18,6 +18,7 @@ from ansible_collections.incident.remediation.plugins.plugin_utils.evidence impo
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import (
     PHASES,
     diagnosis_files,
+    diagnosis_queries,
     expire_silence,
     failure_class,
     quarantine_decision,
@@ -34,6 +35,7 @@ ARGUMENTS = {
     "host": {"type": "dict"},
     "quarantine_dir": {"type": "str", "default": ""},
     "alert_state": {"type": "dict", "default": {}},
+    "diagnosis_queries": {"type": "dict", "default": {}},  # prometheus_query's answer to the service's queries
     "journal_lines": {"type": "int", "default": 0},
     "dmesg_lines": {"type": "int", "default": 0},
     "lease": {"type": "dict"},
@@ -118,13 +120,15 @@ class ActionModule(ActionBase):
             events.insert(0, {"event": "incident", "data": plan})
         host_name = task_vars.get("inventory_hostname", "?")
         msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
-        facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data={"host": args["host"]})
-        files = diagnosis_files(plan, args["host"], args["alert_state"], unit=unit,
-                                journal_lines=args["journal_lines"], dmesg_lines=args["dmesg_lines"])  # fmt: skip
+        queries = diagnosis_queries(service, args["diagnosis_queries"])  # seed 001 0:08, posted with the decision
+        told = {"host": args["host"], "queries": queries}
+        facts, msg = self._notify(task_vars, "decision", plan, facts, msg, data=told)
+        files = diagnosis_files(plan, args["host"], args["alert_state"], unit=unit, journal_lines=args["journal_lines"],
+                                dmesg_lines=args["dmesg_lines"], queries=queries)  # fmt: skip
         saved = write_files(f"{task_vars.get('_incident_evidence', '.')}/diagnose", files,
                             check_mode=bool(self._task.check_mode))  # fmt: skip
         result["warnings"] = saved.pop("warnings", [])
-        result["saved"] = saved
+        result["saved"] = {**saved, "diagnosis_queries": queries} if queries else saved  # to the outcome (close.yml)
         return plan, facts, msg
 
     def _notify(self, task_vars: dict, event: str, plan: dict, facts: dict, msg: str, *, data=None) -> tuple[dict, str]:

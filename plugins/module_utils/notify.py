@@ -46,6 +46,8 @@ VALUE_LIMIT = 300  # one value of an alert (a label, an annotation, a message)
 TEXT_LIMIT = 3000  # one Slack message (a section block's limit)
 SUMMARY_LIMIT = 1024  # PagerDuty's summary
 DETAILS_LIMIT = 50  # labels kept in PagerDuty's custom_details
+DIAGNOSIS_QUERIES = 5  # diagnosis queries summed up in the decision's message (the rest: in the evidence)
+DIAGNOSIS_SERIES = 5  # series of each
 SEVERITIES = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info", "operator": "error"}
 # where an alert carries the version it was deployed with, first found first; the host read's own ``version``
 # (the running version, when the read has one) comes before them
@@ -162,6 +164,29 @@ def deploy_version(plan: dict, host=None) -> str:
     return ""
 
 
+def _reading(value) -> str:
+    """A value of a series as one short text: a number to 6 significant digits, else as Prometheus said it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.6g}"
+    return plain(value, 40)
+
+
+def diagnosis(queries) -> tuple[list[dict], int]:
+    """The service's diagnosis queries (seed 001 0:08, the top endpoints) as the decision says them: the first
+    DIAGNOSIS_QUERIES, DIAGNOSIS_SERIES series each, every label and value one line of data, capped; and how many
+    queries were left out."""
+    queries = [q for q in queries if isinstance(q, dict)] if isinstance(queries, list) else []
+    said = []
+    for query in queries[:DIAGNOSIS_QUERIES]:
+        series = [s for s in query.get("series") or [] if isinstance(s, dict)]
+        shown = [{"labels": plain(", ".join(f"{k}={v}" for k, v in sorted((s.get("metric") or {}).items())), 300),
+                  "value": _reading(s.get("value"))} for s in series[:DIAGNOSIS_SERIES]]  # fmt: skip
+        total = query.get("series_total") if isinstance(query.get("series_total"), int) else len(series)
+        said.append({"name": plain(query.get("name"), 64), "error": plain(query.get("error")), "series": shown,
+                     "total": max(total, len(shown))})  # fmt: skip
+    return said, max(len(queries) - DIAGNOSIS_QUERIES, 0)
+
+
 def _ladder(plan: dict) -> str:
     return " -> ".join(str(rung.get("mitigation", "?")) for rung in plan.get("ladder") or []) or "none"
 
@@ -189,6 +214,7 @@ def facts(event: str, plan: dict, host: str, data: dict | None = None) -> dict:
         said["decision"] = plain(plan.get("decision"), 600)
         said["ladder"] = plain(_ladder(plan), 200)
         said["deploy_version"] = deploy_version(plan, data.get("host"))
+        said["diagnosis"], said["diagnosis_left_out"] = diagnosis(data.get("queries"))
     elif event == "rung":
         rung = data.get("rung") or {}
         said.update({
@@ -226,6 +252,7 @@ def slack_message(event: str, said: dict) -> dict:
         lines.append(
             f"mitigation ladder: {mrkdwn(said['ladder'])}" if said["act"] else "nothing is done: people decide"
         )
+        lines += _diagnosis_lines(said)
     elif event == "rung":
         verdict = "restored the service" if said["restored"] else "did not restore the service"
         lines = [f"{head}: rung {said['rung']} of {said['rungs']}, {mrkdwn(said['mitigation'])} "
@@ -237,6 +264,25 @@ def slack_message(event: str, said: dict) -> dict:
         lines = [f"{head}: {word}: {mrkdwn(said['reason'])}"]
     text = "\n".join(lines)
     return {"text": text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."}
+
+
+def _diagnosis_lines(said: dict) -> list[str]:
+    """One line per diagnosis query: its first series (labels = value; ...), or why it has no answer."""
+    lines = []
+    for query in said.get("diagnosis") or []:
+        if query["error"]:
+            told = f"no answer: {mrkdwn(query['error'])}"
+        elif not query["series"]:
+            told = "no series"
+        else:
+            told = "; ".join(f"{mrkdwn(s['labels'])} = {mrkdwn(s['value'])}" if s["labels"] else mrkdwn(s["value"])
+                             for s in query["series"])  # fmt: skip
+            if query["total"] > len(query["series"]):
+                told += f" ({query['total']} series, {len(query['series'])} shown)"
+        lines.append(f"diagnosis {mrkdwn(query['name'])}: {told}")
+    if said.get("diagnosis_left_out"):
+        lines.append(f"({said['diagnosis_left_out']} more diagnosis queries in the evidence)")
+    return lines
 
 
 def pagerduty_event(event: str, said: dict, routing_key: str) -> dict | None:

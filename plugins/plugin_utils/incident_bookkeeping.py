@@ -49,7 +49,31 @@ def quarantine_decision(plan: dict, host, unit: str, quarantine_dir: str) -> str
             f"only; remove {quarantine_dir}/{unit}.json after review")  # fmt: skip
 
 
-def diagnosis_files(plan: dict, host, alert_state, *, unit: str, journal_lines: int, dmesg_lines: int) -> dict:
+NO_PROMETHEUS = "not run: no Prometheus URL is known (services.<service>.prometheus_url or incident_prometheus_url)"
+
+
+def diagnosis_queries(service, answer) -> list[dict]:
+    """The service's diagnosis queries (``diagnosis_queries``: name and query) with what Prometheus answered
+    (prometheus_query's ``results``, capped there), or, for each, why it did not run. Labels and values are data."""
+    configured = service.get("diagnosis_queries") if isinstance(service, dict) else None
+    if not configured:
+        return []
+    configured = configured if isinstance(configured, list) else [configured]
+    answer = answer if isinstance(answer, dict) else {}
+    results = answer.get("results") if isinstance(answer.get("results"), list) else []
+    if results:
+        return [{"name": str(r.get("name", "?")), "query": str(r.get("query", "")), "error": str(r.get("error") or ""),
+                 "series_total": int(r.get("series_total") or 0), "truncated": bool(r.get("truncated")),
+                 "series": [s for s in r.get("series") or [] if isinstance(s, dict)]}
+                for r in results if isinstance(r, dict)]  # fmt: skip
+    why = NO_PROMETHEUS if answer.get("skipped") or not answer else f"not run: {answer.get('msg') or 'no answer'}"
+    return [{"name": str(q.get("name", "?")) if isinstance(q, dict) else "?",
+             "query": str(q.get("query", "")) if isinstance(q, dict) else str(q), "error": why, "series_total": 0,
+             "truncated": False, "series": []} for q in configured]  # fmt: skip
+
+
+def diagnosis_files(plan: dict, host, alert_state, *, unit: str, journal_lines: int, dmesg_lines: int,
+                    queries=None) -> dict:  # fmt: skip
     """The diagnose phase's evidence (logs.txt, diagnosis.json), from the host read and the ALERTS read."""
     host = host if isinstance(host, dict) else {}
     alert_state = alert_state if isinstance(alert_state, dict) else {}
@@ -66,7 +90,7 @@ def diagnosis_files(plan: dict, host, alert_state, *, unit: str, journal_lines: 
         "unit": host.get("unit", {"error": error}), "health": host.get("health", {}),
         "quarantine": host.get("quarantine"), "collect_errors": host.get("errors", []),
         "alert": plan.get("alert") or {}, "alert_series": alert_state.get("series", []),
-        "alert_query_error": alert_state.get("msg", ""),
+        "alert_query_error": alert_state.get("msg", ""), "diagnosis_queries": queries or [],
     }  # fmt: skip
     return {"logs.txt": text, "diagnosis.json": json.dumps(summary, indent=4, sort_keys=True, default=str)}
 
@@ -79,7 +103,9 @@ def diagnosis(host, alert_state, saved, evidence: str) -> dict:
     series = (alert_state or {}).get("series") or [] if isinstance(alert_state, dict) else []
     firing = any(isinstance(s, dict) and (s.get("metric") or {}).get("alertstate") == "firing" for s in series)
     saved = saved if isinstance(saved, dict) else {}
+    queries = {"queries": saved["diagnosis_queries"]} if saved.get("diagnosis_queries") else {}  # incident_phase's
     return {
+        **queries,
         "unit": f"{unit.get('ActiveState', 'unknown')}/{unit.get('SubState', '?')}",
         "health": "healthy"
         if health.get("healthy")

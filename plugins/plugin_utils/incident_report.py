@@ -23,6 +23,7 @@ from pathlib import Path
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line, redact_userinfo
 
 TO_FILL = "_To be completed in the review._"
+MAX_COLUMNS = 8  # label columns of a diagnosis query's table
 SHOWN_STATUSES = {"changed", "failed", "unreachable"}
 
 
@@ -204,7 +205,54 @@ def _actions(outcomes: dict) -> list[str]:
             lines.append(f"- Silence {_text(silence.get('id') or '-')}: {_text(silence.get('state', '?'))}")
         if outcome.get("evidence"):
             lines.append(f"- Evidence: {_code(outcome['evidence'])}")
+        lines += _notifications(outcome)
         lines.append("")
+    return lines
+
+
+def _notifications(outcome: dict) -> list[str]:
+    """The incident channel's posts (docs/notifications.md), one line each: to whom, at which event, how it went."""
+    lines = []
+    for sent in outcome.get("notifications") or []:
+        if isinstance(sent, dict):
+            who = f"{sent.get('name') or 'incident_notify'}" + (f" ({sent['kind']})" if sent.get("kind") else "")
+            how = str(sent.get("status", "?")) + (f", {sent.get('reason')}" if sent.get("status") != "ok" else "")
+            lines.append("- " + _text(f"Notified {who} at {sent.get('event', '?')}: {how}"))
+    return lines
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def _diagnosis_queries(outcomes: dict) -> list[str]:
+    """The service's diagnosis queries as the diagnose phase read them (seed 001 0:08): a small table per query,
+    one column per label (at most MAX_COLUMNS) and the value; or why it has no answer."""
+    lines: list[str] = []
+    for host, outcome in sorted(outcomes.items()):
+        queries = (outcome.get("diagnosis") or {}).get("queries") if isinstance(outcome.get("diagnosis"), dict) else []
+        queries = [q for q in queries or [] if isinstance(q, dict)]
+        if not queries:
+            continue
+        lines += [f"### Diagnosis queries on {_text(host)}", ""]
+        for query in queries:
+            head = f"**{_text(query.get('name', '?'))}**: {_code(_clip(query.get('query', ''), 500))}"
+            series = [s for s in query.get("series") or [] if isinstance(s, dict)]
+            if query.get("error") or not series:
+                why = f"no answer: {query['error']}" if query.get("error") else "no series"
+                lines += [f"{head} - {_text(_clip(why, 500))}", ""]
+                continue
+            total = query.get("series_total") or len(series)
+            lines += [head + (f" ({_text(total)} series, the first {len(series)} shown)" if total != len(series)
+                              else f" ({len(series)} series)"), ""]  # fmt: skip
+            columns = sorted({str(k) for s in series for k in (s.get("metric") or {})})[:MAX_COLUMNS]
+            lines.append("| " + " | ".join(_cell(_clip(c, 100)) for c in [*columns, "value"]) + " |")
+            lines.append("|" + "---|" * (len(columns) + 1))
+            for s in series:
+                metric = s.get("metric") if isinstance(s.get("metric"), dict) else {}
+                cells = [metric.get(c, "") for c in columns] + [_number(s.get("value"))]
+                lines.append("| " + " | ".join(_cell(_clip(c, 200)) for c in cells) + " |")
+            lines.append("")
     return lines
 
 
@@ -246,6 +294,7 @@ def render(events: list[dict]) -> str:
         _timeline(plan, events),
         _impact(plan, outcomes),
         ["## Root Cause", "", "_To be written by a human: the evidence and the timeline are where to start._", ""],
+        _diagnosis_queries(outcomes),
         _actions(outcomes),
         _verification(outcomes),
         _follow_ups(plan, outcomes),

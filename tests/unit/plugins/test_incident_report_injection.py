@@ -44,7 +44,15 @@ def events(value) -> list[dict]:
     outcome = {"status": "failed", "reason": value(10), "mitigation": value(2), "ended": "2026-11-23T10:01:30",
                "actions": [{"step": value(11), "outcome": value(12), "seconds": 1.5, "detail": value(13)}, value(14)],
                "silence": {"id": value(15), "state": value(16)}, "evidence": value(17),
-               "verification": [{"check": value(18), "result": value(19)}]}  # fmt: skip
+               "verification": [{"check": value(18), "result": value(19)}],
+               # a service's diagnosis queries: their labels and values come from Prometheus, data like an alert's
+               "diagnosis": {"queries": [
+                   {"name": value(26), "query": value(27), "error": "", "series_total": 3, "truncated": True,
+                    "series": [{"metric": {"endpoint": value(28), value(29): value(30)}, "value": value(31)},
+                               {"metric": {"endpoint": value(32)}, "value": 0.25}]},
+                   {"name": value(33), "query": value(34), "error": value(35), "series_total": 0, "series": []}]},
+               "notifications": [{"kind": "slack", "name": value(36), "event": "decision", "status": "failed",
+                                  "reason": value(37)}]}  # fmt: skip
     host = value(20)
 
     def event(kind, time, **fields):
