@@ -53,7 +53,9 @@ def parse_metrics(text: str) -> dict[str, float]:
 class DemoApp:
     """One release of the demo service on disk, started and stopped by the test."""
 
-    def __init__(self, tmp: Path, version: str = "1.0.0", faults: dict | None = None) -> None:
+    def __init__(
+        self, tmp: Path, version: str = "1.0.0", faults: dict | None = None, config: dict | None = None
+    ) -> None:
         self.tmp = tmp
         tmp.mkdir(parents=True)
         self.release = Path(make_release.build(str(tmp / "releases"), version, faults or {}, artifacts=4))
@@ -63,7 +65,7 @@ class DemoApp:
         self.port = free_port()
         self.config_path = tmp / "config.yml"
         self.proc: subprocess.Popen | None = None
-        self.write_config({})
+        self.write_config(config or {})  # config: e.g. the profile a release built with its faults needs
         assert self.command("resync").returncode == 0
 
     def write_config(self, overrides: dict) -> None:
