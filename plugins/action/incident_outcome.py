@@ -34,6 +34,7 @@ ARGUMENTS = {
     "unsilence": {"type": "dict", "default": {}},
     "silence_duration": {"type": "str", "default": ""},
     "started": {"type": "str", "default": ""},
+    "confirm": {"type": "dict", "default": {}},
     "fail": {"type": "bool", "default": True},
 }
 
@@ -55,7 +56,7 @@ class ActionModule(ActionBase):
             diagnosed=diagnosis(args["host"], args["alert_state"], args["saved"], args["evidence"]),
             evidence=args["evidence"], lock=args["lock"], unlock=args["unlock"], silence=args["silence"],
             unsilence=args["unsilence"], silence_duration=args["silence_duration"], started=args["started"],
-            ended=datetime.now(timezone.utc).isoformat(),
+            ended=datetime.now(timezone.utc).isoformat(), confirm=args["confirm"],
         )  # fmt: skip
         said = f"incident {plan.get('id')} on {host_name}: {record['status']} - {record['reason']}"
         told = {"record": record}  # the incident channel (docs/notifications.md)

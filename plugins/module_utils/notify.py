@@ -35,6 +35,9 @@ from ansible_collections.incident.remediation.plugins.module_utils.errors import
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
 EVENTS = ("acknowledge", "decision", "rung", "outcome")
+# a mitigated incident's second outcome, at the end of its stability window (the front's stability.py): resolved, or
+# regressed (the alert back, a condition not held), which pages at once; posted to the targets that take outcome
+STABILITY = "stability"
 KINDS = ("slack", "pagerduty")
 # PagerDuty has nothing to do with a rung (Events v2 has no note): the incident channel tells those
 DEFAULT_EVENTS = {"slack": EVENTS, "pagerduty": ("acknowledge", "decision", "outcome")}
@@ -226,6 +229,11 @@ def facts(event: str, plan: dict, host: str, data: dict | None = None) -> dict:
             "message": plain(rung.get("message"), 600),
             "next": plain(data.get("why"), 600),
         })  # fmt: skip
+    elif event == "stability":  # the window's end, or the alert back inside it
+        watched = data.get("stability") or {}
+        said["status"] = plain(watched.get("status"), 20)
+        said["resolved"] = watched.get("status") == "resolved"
+        said["reason"] = plain(watched.get("reason"), 900)
     elif event == "outcome":
         record = data.get("record") or {}
         said["status"] = plain(record.get("status"), 20)
@@ -261,6 +269,10 @@ def slack_message(event: str, said: dict) -> dict:
             lines.append(f"next: {mrkdwn(said['next'])}")
     else:
         word = "resolved" if said["resolved"] else f"escalated ({mrkdwn(said['status'])}), people are needed"
+        if event == "outcome" and said["status"] == "mitigated":
+            word = "mitigated, watched over its stability window"
+        elif event == "stability" and not said["resolved"]:
+            word = "REGRESSED within its stability window, people are needed now"
         lines = [f"{head}: {word}: {mrkdwn(said['reason'])}"]
     text = "\n".join(lines)
     return {"text": text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."}
@@ -289,6 +301,11 @@ def pagerduty_event(event: str, said: dict, routing_key: str) -> dict | None:
     """The Events v2 body for this event, or None when PagerDuty has nothing to do with it."""
     base = {"routing_key": routing_key, "dedup_key": said["incident"]}
     severity = SEVERITIES.get(said["level"], "warning")
+    if event == "outcome" and said["status"] == "mitigated":  # acknowledged until its window's confirmation
+        return None
+    if event == "stability":  # resolved when it held, a new trigger when it regressed
+        said = {**said, "status": "regressed" if not said["resolved"] else said["status"]}
+        event = "outcome"
     if event == "acknowledge" or (event == "outcome" and not said["resolved"] and said["status"] != "checked"):
         if event == "acknowledge":
             what = f"{said['alert']}" if said["alert"] else "operator run"
@@ -298,7 +315,7 @@ def pagerduty_event(event: str, said: dict, routing_key: str) -> dict | None:
             summary = f"[{said['incident']}] escalated ({said['status']}): {said['service']} on {said['host']}: " \
                       f"{said['reason']}"  # fmt: skip
             details = {k: said[k] for k in ("incident", "service", "host", "alert", "status", "reason")}
-            severity = "critical" if severity in ("critical", "error") else "error"
+            severity = "critical" if severity in ("critical", "error") or said["status"] == "regressed" else "error"
         payload = {
             "summary": summary if len(summary) <= SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 3] + "...",
             "source": said["host"] or "unknown",
@@ -418,7 +435,7 @@ def send(
             new += [{"kind": "", "name": "", "event": event, "status": "failed", "reason": p} for p in problems]
         said = facts(event, plan if isinstance(plan, dict) else {}, host, data) if found else {}
         for target in found:
-            if event not in target.events:
+            if (event if event != STABILITY else "outcome") not in target.events:
                 continue
             if check_mode:
                 status, why = "skipped", "check mode: nothing posted"

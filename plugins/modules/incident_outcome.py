@@ -94,6 +94,14 @@ options:
     description: When the incident started on this host.
     type: str
     default: ""
+  confirm:
+    description:
+      - For a service with a stability window (C(stability.window) in its description, seconds, or
+        C(stability.alerts.<alertname>)), what the confirmation at the window's end needs, C(prometheus_url) and
+        C(notify) (the incident_notify targets, paged on a regression). The outcome is then C(mitigated), not
+        C(resolved), and carries C(stability) (docs/incident-flow.md, The stability window).
+    type: dict
+    default: {}
   fail:
     description: Fail the task, after recording, when the incident is C(failed) or C(refused).
     type: bool

@@ -11,13 +11,16 @@ the report read: change them only with their readers.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from ansible_collections.incident.remediation.plugins.module_utils.ladder import ladder_actions, never_ran, said
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import FAILURES, FINAL, proved
 from ansible_collections.incident.remediation.plugins.module_utils.text import one_line
 
 PHASES = ("acknowledge", "diagnose", "resolve", "verify", "close")
-STATUSES = ("diagnosed", "refused", "failed", "checked", "resolved")
+# mitigated: verified, its stability window still running (issue 23 item 8); the confirmation at its end makes it
+# resolved (stable N min) or regressed (the front's stability.py); regressed is never an outcome of a run
+STATUSES = ("diagnosed", "refused", "failed", "checked", "resolved", "mitigated")
 
 
 def _clip(text, limit: int) -> str:
@@ -163,7 +166,45 @@ def expire_silence(state: str, klass: str, on_failure: str, *, mitigation: str =
     are paged now, automation will not help), a mitigation that stops the service on purpose (FINAL) however
     it ended, or any failure when asked (incident_silence_on_failure: expire)."""
     paged = klass in ("security", "protected") or (bool(klass) and mitigation in FINAL)
-    return state in ("resolved", "refused") or paged or on_failure == "expire"
+    # mitigated: no silence over the stability window, so that a regression pages at once
+    return state in ("resolved", "mitigated", "refused") or paged or on_failure == "expire"
+
+
+def stability_window(service, plan) -> int:
+    """The seconds the runbook watches a fixed service before it is stable (seed 000: 15 min, 30 min, 1 hour; seed
+    003: 10 min): the alert's own in ``stability.alerts``, else the service's ``stability.window``; 0: none."""
+    stability = service.get("stability") if isinstance(service, dict) else None
+    if not isinstance(stability, dict):
+        return 0
+    alerts = stability.get("alerts") if isinstance(stability.get("alerts"), dict) else {}
+    name = ((plan or {}).get("alert") or {}).get("name") or ""
+    window = alerts.get(name, stability.get("window", 0))
+    try:
+        return max(int(window), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def stability(window: int, service: dict, plan: dict, ended: str, confirm) -> dict:
+    """What the confirmation at the window's end checks (one range query per condition): the alert absent, each of
+    the service's verify_queries held; where (Prometheus) and who is paged on a regression (incident_notify)."""
+    confirm = confirm if isinstance(confirm, dict) else {}
+    try:
+        due = (datetime.fromisoformat(ended) + timedelta(seconds=window)).isoformat()
+    except ValueError:
+        due = ""
+    alert = (plan or {}).get("alert") or {}
+    conditions = [
+        {"query": str(q["query"]), "comparison": str(q.get("comparison", ">")), "threshold": q.get("threshold", 0),
+         "interval": q.get("interval", 5)}
+        for q in service.get("verify_queries") or [] if isinstance(q, dict) and q.get("query")
+    ]  # fmt: skip
+    return {
+        "window": window, "mitigated_at": ended, "due": due,
+        "prometheus_url": str(confirm.get("prometheus_url") or service.get("prometheus_url") or ""),
+        "alert": {"name": alert.get("name", ""), "labels": alert.get("all_labels") or {}} if alert else {},
+        "conditions": conditions, "notify": confirm.get("notify") or [],
+    }  # fmt: skip
 
 
 def _json(value) -> str:
@@ -259,12 +300,14 @@ def lock_text(act: bool, lock, unlock) -> str:
     return text
 
 
-def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None) -> str:
+def reason(state: str, plan: dict, failure: str, mitigation_result, climbed=None, *, window: str = "") -> str:
     if state == "diagnosed":
         return str(plan.get("decision", ""))
     if state == "checked":
         return "check mode: nothing was changed, the mitigation reported what it would do"
     climbed = [rung for rung in climbed or [] if isinstance(rung, dict)]
+    if state == "mitigated":
+        return reason("resolved", plan, failure, mitigation_result, climbed) + window
     if state == "resolved":
         if len(climbed) > 1:  # the escalation ladder: the rungs that did not help, then the one that did
             tried = "; ".join(f"{r.get('mitigation')} did not restore the service ({r.get('outcome')}: {said(r)})"
@@ -301,24 +344,35 @@ def outcome(
     silence_duration: str,
     started: str,
     ended: str,
+    confirm=None,
 ) -> dict:
-    """The incident's outcome on one host, as the timeline, the front end and the report read it."""
+    """The incident's outcome on one host, as the timeline, the front end and the report read it. ``confirm``: the
+    Prometheus URL and incident_notify, for a service with a stability window (then resolved is mitigated)."""
     act = bool(plan.get("act"))
     klass = failure_class(failure, mitigation_result) if act else ""
     state = status(act, check_mode, klass)
+    window = stability_window(service, plan) if state == "resolved" else 0
+    watch = stability(window, service, plan, ended, confirm) if window else {}
+    if watch:
+        state = "mitigated"
+    said = f"; stability window {window / 60:g} min: confirmation due at {watch['due'] or '?'}" if watch else ""
     result = mitigation_result if isinstance(mitigation_result, dict) and mitigation_result else None
     climbed = [rung for rung in ladder or [] if isinstance(rung, dict)]
     actions = ladder_actions(climbed) if climbed else list(result.get("steps") or []) if result else []
     record = {
         "status": state,
-        "reason": one_line(reason(state, plan, failure_text(failure, failed_task, result), result, climbed)),
+        "reason": one_line(
+            reason(state, plan, failure_text(failure, failed_task, result), result, climbed, window=said)
+        ),
         "mitigation": plan.get("mitigation") or "",
         "started": started,
         "ended": ended,
         "diagnosis": diagnosed,
         "actions": actions,
         "verification": (
-            verification(verify, service, result, plan, verify_alert=verify_alert) if state == "resolved" else []
+            verification(verify, service, result, plan, verify_alert=verify_alert)
+            if state in ("resolved", "mitigated")
+            else []
         ),  # verify ran to its end only then
         "evidence": evidence,
         "lock": lock_text(act, lock, unlock),
@@ -330,7 +384,9 @@ def outcome(
         record["result"] = {k: result.get(k) for k in ("outcome", "changed", "message", "details")}
     if klass:
         record["failure"] = klass
+    if watch:
+        record["stability"] = watch
     return record
 
 
-__all__ = ["PHASES", "STATUSES", "outcome", "proved"]
+__all__ = ["PHASES", "STATUSES", "outcome", "proved", "stability_window"]

@@ -148,6 +148,10 @@ def _timeline(plan: dict, events: list[dict]) -> list[str]:
         elif kind == "outcome":
             data = event.get("data") or {}
             rows.append((event["time"], host, phase, f"outcome {data.get('status')}: {data.get('reason', '')}"))
+        elif kind == "stability":
+            data = event.get("data") or {}
+            said = f"stability window {data.get('status')}: {data.get('reason', '')}"
+            rows.append((event["time"], host, phase, said))
     lines = ["## Timeline", "", "| Time (UTC) | Host | Phase | Event |", "|---|---|---|---|"]
     lines += [f"| {_cell(t)} | {_cell(h)} | {_cell(p)} | {_cell(_clip(e, 300))} |" for t, h, p, e in rows]
     return [*lines, "", "Every task, with its duration and result, is in the timeline file beside this report.", ""]
@@ -287,6 +291,10 @@ def render(events: list[dict]) -> str:
     if not events:
         raise ValueError("the timeline has no events")
     plans, outcomes = _last(events, "incident"), _last(events, "outcome")
+    for host, watched in _last(events, "stability").items():  # a mitigated incident's window, confirmed (the front)
+        if host in outcomes:
+            said = f"{outcomes[host].get('reason', '')}; {watched.get('reason', '')}"
+            outcomes[host] = {**outcomes[host], "status": watched.get("status"), "reason": said}
     plan = next(iter(plans.values()), {})
     sections = [
         _header(plan, outcomes, events),

@@ -5,6 +5,7 @@
     remediate route ALERT.json              which route an alert takes, and why (changes nothing)
     remediate jobs                          the journal's jobs
     remediate report JOB                    a job's post-incident report (Markdown)
+    remediate confirm INCIDENT              confirm a mitigated incident's stability window (by hand)
 
 The configuration file is --config, else $REMEDIATE_CONFIG, else /etc/incident-remediation/remediate.yml.
 """
@@ -28,6 +29,7 @@ from incident_remediation.printable import json_text, say, setup_logging
 from incident_remediation.report import job_report
 from incident_remediation.routing import extra_vars, incident_id
 from incident_remediation.runner import execute, job_dir
+from incident_remediation.stability import by_hand
 from incident_remediation.webhook import parse_alert, parse_payload
 
 MITIGATIONS = ("restart", "rollback", "cache_purge", "memory_limit", "proxy_config", "config_change", "protect_data")
@@ -166,6 +168,16 @@ def cmd_report(args, config) -> int:
     return 0
 
 
+def cmd_confirm(args, config) -> int:
+    """0: every host resolved (stable); 1: one regressed; 3: a window not over yet (nothing checked)."""
+    timeline_dir = Path(args.timeline_dir).expanduser() if args.timeline_dir else None
+    said = by_hand(config, _journal(config), args.incident, timeline_dir, wait=args.wait)
+    for host, state, reason in said:
+        say(f"{host}: {state} - {reason}")
+    states = {state for _, state, _ in said}
+    return 1 if "regressed" in states else 3 if states - {"resolved"} else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="remediate", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     top.add_argument("--config", default=os.environ.get("REMEDIATE_CONFIG", DEFAULT_CONFIG),
@@ -194,6 +206,17 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print a job's post-incident report (Markdown)")
     report.add_argument("job")
     report.set_defaults(func=cmd_report)
+    confirm = sub.add_parser(
+        "confirm",
+        help="confirm a mitigated incident's stability window now (the "
+        "receiver does it by itself at the window's end); twice changes nothing",
+    )
+    confirm.add_argument("incident", help="the incident id (INC-...)")
+    confirm.add_argument("--timeline-dir", help="where an ansible-playbook run kept its incidents, for an incident "
+                                                "the journal does not hold (default $INCIDENT_TIMELINE_DIR or "
+                                                "~/.incident-remediation/incidents)")  # fmt: skip
+    confirm.add_argument("--wait", action="store_true", help="wait for the window's end, then confirm")
+    confirm.set_defaults(func=cmd_confirm)
     return top
 
 

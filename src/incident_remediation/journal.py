@@ -20,6 +20,9 @@ from pathlib import Path
 ACTIVE = ("queued", "running")
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted", "timed_out", "expired")
 STATES = ACTIVE + TERMINAL
+# a mitigated incident's stability window (stability.py): scheduled until its end, confirming while one process
+# (claimed, its owner named) runs the range queries, then resolved (stable) or regressed
+CONFIRMATION_STATES = ("scheduled", "confirming", "resolved", "regressed")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,6 +63,27 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint);
 CREATE INDEX IF NOT EXISTS jobs_route_target ON jobs (route, target, finished);
+CREATE TABLE IF NOT EXISTS confirmations (
+    id TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    job_id TEXT NOT NULL DEFAULT '',
+    fingerprint TEXT NOT NULL DEFAULT '',
+    timeline TEXT NOT NULL,
+    record TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    mitigated REAL NOT NULL,
+    due REAL NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    retry_at REAL,
+    reason TEXT NOT NULL DEFAULT '',
+    checks TEXT NOT NULL DEFAULT '[]',
+    finished REAL,
+    regressed_starts REAL
+);
+CREATE INDEX IF NOT EXISTS confirmations_state ON confirmations (state, due);
+CREATE INDEX IF NOT EXISTS confirmations_fingerprint ON confirmations (fingerprint, state);
 """
 # columns added since the first release: a journal written before gets them at open (ALTER TABLE)
 ADDED = {
@@ -243,6 +267,8 @@ class Journal:
         done = self._purge(f"SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ? AND state IN {TERMINAL}",
                            "jobs", "id", cutoff)  # fmt: skip
         self._purge("SELECT id FROM alerts WHERE received < ?", "alerts", "id", cutoff)
+        self._purge("SELECT id FROM confirmations WHERE finished IS NOT NULL AND finished < ?", "confirmations", "id",
+                    cutoff)  # fmt: skip
         return done
 
     def _purge(self, select: str, table: str, key: str, cutoff: float) -> int:
@@ -255,6 +281,92 @@ class Journal:
             if count < PURGE_BATCH:
                 return deleted
             time.sleep(PURGE_PAUSE)  # the lock is free: a waiting call takes it (threading locks are not fair)
+
+    # --- stability windows (stability.py) -----------------------------------------------------------
+    def schedule_confirmation(self, *, incident_id: str, host: str, timeline: str, record: dict, window: float,
+                              mitigated: float, job_id: str = "", fingerprint: str = "") -> bool:  # fmt: skip
+        """Schedule the confirmation at the end of a mitigated incident's window (once: a second call for the same
+        incident and host changes nothing); whether it was scheduled now."""
+        with self.transaction():
+            return self.db.execute(
+                "INSERT OR IGNORE INTO confirmations (id, incident_id, host, job_id, fingerprint, timeline, record,"
+                " seconds, mitigated, due, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')",
+                (f"{incident_id}/{host}", incident_id, host, job_id, fingerprint, timeline, json.dumps(record),
+                 window, mitigated, mitigated + window),
+            ).rowcount == 1  # fmt: skip
+
+    def claim_confirmation(self, confirmation_id: str) -> bool:
+        """Take a scheduled confirmation for this process (at most one process runs it: the others find it taken)."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE confirmations SET state = 'confirming', owner = ? WHERE id = ? AND state = 'scheduled'",
+                (process_token(), confirmation_id),
+            ).rowcount == 1  # fmt: skip
+
+    def end_confirmation(self, confirmation_id: str, state: str, reason: str, checks: list) -> bool:
+        """Record this process's confirmation (resolved or regressed); false when a regression came first."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE confirmations SET state = ?, reason = ?, checks = ?, finished = ? WHERE id = ? AND"
+                " state = 'confirming' AND owner = ?",
+                (state, reason, json.dumps(checks), time.time(), confirmation_id, process_token()),
+            ).rowcount == 1  # fmt: skip
+
+    def put_back_confirmation(self, confirmation_id: str, reason: str, retry_at: float) -> None:
+        """A confirmation that could not ask Prometheus: scheduled again, tried again at ``retry_at``."""
+        self._write("UPDATE confirmations SET state = 'scheduled', owner = '', reason = ?, retry_at = ? WHERE id = ?"
+                    " AND state = 'confirming' AND owner = ?",
+                    (reason, retry_at, confirmation_id, process_token()))  # fmt: skip
+
+    def regress(self, confirmation_id: str, reason: str, starts: float | None) -> bool:
+        """The alert fired again inside the window: regressed now (whoever was confirming it: its end is then
+        refused); false when it was no longer watched."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE confirmations SET state = 'regressed', reason = ?, finished = ?, regressed_starts = ?"
+                " WHERE id = ? AND state IN ('scheduled', 'confirming')",
+                (reason, time.time(), starts, confirmation_id),
+            ).rowcount == 1  # fmt: skip
+
+    def recover_confirmations(self) -> list[dict]:
+        """After a crash: the confirmations a process that is gone was running are scheduled again (they only read
+        Prometheus, so running one again is safe; never two at once: a live owner's are left alone)."""
+        taken = [row for row in self._rows("SELECT * FROM confirmations WHERE state = 'confirming'")
+                 if not alive(row["owner"]) and row["owner"] != process_token()]  # fmt: skip
+        for row in taken:
+            self._write("UPDATE confirmations SET state = 'scheduled', owner = '' WHERE id = ? AND state = 'confirming'"
+                        " AND owner = ?", (row["id"], row["owner"]))  # fmt: skip
+        return taken
+
+    def due_confirmations(self, now: float) -> list[dict]:
+        return self._rows("SELECT * FROM confirmations WHERE state = 'scheduled' AND due <= ? AND (retry_at IS NULL OR"
+                          " retry_at <= ?) ORDER BY due", (now, now))  # fmt: skip
+
+    def next_due(self) -> float | None:
+        rows = self._rows("SELECT MIN(MAX(due, COALESCE(retry_at, 0))) AS due FROM confirmations"
+                          " WHERE state = 'scheduled'")  # fmt: skip
+        return rows[0]["due"] if rows else None
+
+    def watching(self, fingerprint: str) -> dict | None:
+        """The confirmation whose window watches the alert ``fingerprint`` (scheduled or being confirmed)."""
+        rows = self._rows("SELECT * FROM confirmations WHERE fingerprint = ? AND state IN ('scheduled', 'confirming')"
+                          " ORDER BY due DESC LIMIT 1", (fingerprint,))  # fmt: skip
+        return rows[0] if rows else None
+
+    def regressed_episode(self, fingerprint: str, starts: float) -> dict | None:
+        """The confirmation a firing of this episode already made regressed (it paged: nothing more to do)."""
+        rows = self._rows("SELECT * FROM confirmations WHERE fingerprint = ? AND state = 'regressed' AND"
+                          " regressed_starts = ? LIMIT 1", (fingerprint, starts))  # fmt: skip
+        return rows[0] if rows else None
+
+    def confirmation(self, confirmation_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM confirmations WHERE id = ?", (confirmation_id,))
+        return rows[0] if rows else None
+
+    def confirmations(self, incident_id: str = "", limit: int = 100) -> list[dict]:
+        if incident_id:
+            return self._rows("SELECT * FROM confirmations WHERE incident_id = ? ORDER BY host", (incident_id,))
+        return self._rows("SELECT * FROM confirmations ORDER BY due DESC LIMIT ?", (limit,))
 
     # --- reads -------------------------------------------------------------------------------------
     def job(self, job_id: str) -> dict | None:
