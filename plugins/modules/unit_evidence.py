@@ -28,6 +28,73 @@ options:
     description: Journal lines of the unit kept.
     type: int
     default: 200
+  journal_since:
+    description:
+      - Read the journal over the last this many seconds (the runbooks' C(journalctl -u <unit> --since "1 hour ago")
+        is C(3600)), still at most O(journal_lines) lines (the newest) and O(journal_bytes) bytes; C(0) reads the
+        last O(journal_lines) lines whenever they were written. RV(journal_window) says what the text covers.
+    type: int
+    default: 0
+  journal_bytes:
+    description: Bytes of journal kept at most (the newest; the text says how much was cut), so a noisy unit cannot
+      fill the controller; C(0) keeps the lines whatever their size.
+    type: int
+    default: 262144
+  version:
+    description:
+      - Where the service's running version is read (seed 001 4.2 "check the most recent deploy"), returned in
+        RV(version); omitted, none is read. A version is kept only when it is one (letters, digits and C(._+-), at
+        most 128); anything else is said in the error, clipped.
+    type: dict
+    suboptions:
+      source:
+        description:
+          - C(symlink), the release the link O(version.path)/current points to (C(releases/<version>)).
+          - C(git), the commit checked out in the working tree O(version.path), read from its C(.git) files (HEAD,
+            the loose or packed ref); no git runs, so nothing the tree's own config or hooks name can.
+          - C(url), the JSON field O(version.field) of O(version.url)'s answer (seed 001's C(/api/system/version)).
+          - C(command), the first line O(version.command) prints (no shell, bounded by O(version.timeout), also in
+            check mode, so it must be a read).
+        type: str
+        required: true
+        choices: [symlink, git, url, command]
+      path:
+        description: C(symlink) the deployment root holding C(current), C(git) the working tree; absolute.
+        type: path
+      url:
+        description: C(url) the version endpoint (http or https).
+        type: str
+      field:
+        description: C(url) the answer's field holding the version, a dotted path.
+        type: str
+        default: version
+      command:
+        description: C(command) the argv printing the version, as O(health_command).
+        type: list
+        elements: str
+      timeout:
+        description: Seconds for the URL's answer or the command.
+        type: float
+        default: 5
+  coredump_since:
+    description:
+      - Look for the unit's core dumps that systemd-coredump stored in the last this many seconds (seed 002 P1-001
+        step 3), the newest 3 described in RV(coredumps) with C(coredumpctl info) each (capped at 64 KiB, the
+        metadata and the stack trace). C(0) looks for none. A host without C(coredumpctl) says so.
+    type: int
+    default: 0
+  coredump_dir:
+    description:
+      - Where on the host a dump is copied as it is stored (compressed), so that systemd-coredump's vacuum or
+        tmpfiles cleaning cannot take it before it is looked at; empty leaves it where it is and says its path.
+      - The dump never goes to the controller, being the process's memory, its secrets included, and often large.
+        Not written in check mode.
+    type: path
+    default: ""
+  coredump_max_size:
+    description: Bytes of a stored dump copied at most; a bigger one is left where systemd-coredump keeps it.
+    type: int
+    default: 67108864
   dmesg_lines:
     description: Kernel log lines kept (the last ones).
     type: int
@@ -99,9 +166,12 @@ options:
         default: /var/lib/incident-remediation/locks
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change, without changing anything.
     support: full
-    details: With O(lease), the lease is read and waited for as it would be, and nothing is written.
+    details: With O(lease), the lease is read and waited for as it would be, and nothing is written; no core dump
+      is copied (each says where it would go).
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
 seealso:
   - module: incident.remediation.http_health
@@ -122,6 +192,20 @@ EXAMPLES = r"""
     health_command: [/home/genesis/genesis-rebuild/scripts/health_check.sh]
     health_command_timeout: 20
     logs: false
+
+- name: Diagnose over the runbooks' last hour - the journal, the release running, the unit's core dumps
+  incident.remediation.unit_evidence:
+    unit: demo-app.service
+    journal_since: 3600
+    version: {source: symlink, path: /opt/demo-app}
+    coredump_since: 3600
+    coredump_dir: /var/lib/incident-remediation/evidence/INC-20261123T193000-a1b2c3d4
+
+- name: The running version by the service's own endpoint (seed 001's /api/system/version)
+  incident.remediation.unit_evidence:
+    unit: omniroute.service
+    logs: false
+    version: {source: url, url: "http://127.0.0.1:20128/api/system/version", field: version}
 
 - name: Only the state and health, no logs (a preflight)
   incident.remediation.unit_evidence:
@@ -161,6 +245,24 @@ logs:
   description: C(journal), C(status) and C(dmesg) as text (a collector that failed says why); empty with O(logs=false).
   returned: always
   type: dict
+journal_window:
+  description: What C(logs.journal) covers (since, as UTC, empty without O(journal_since); seconds; lines; bytes);
+    empty with O(logs=false).
+  returned: always
+  type: dict
+  sample: {since: "2026-12-01T22:10:00Z", seconds: 3600, lines: 200, bytes: 262144}
+version:
+  description: With O(version), the running version (source, from, version, error); empty without.
+  returned: always
+  type: dict
+  sample: {source: symlink, from: /opt/demo-app/current, version: 1.1.0, error: ""}
+coredumps:
+  description:
+    - With O(coredump_since), C(note) (how many, or why none were read) and C(dumps), the newest 3, each with pid,
+      signal, exe, time, size, info (C(coredumpctl info)), storage (where systemd-coredump keeps it), kept (the
+      copy's path on the host, or why none was made) and sha256 (of the copy). Empty without.
+  returned: always
+  type: dict
 quarantine:
   description: The quarantine file's content (unit, incident, since, reason) when the unit is quarantined, else null.
   returned: always
@@ -188,6 +290,16 @@ from ansible_collections.incident.remediation.plugins.module_utils.health import
     COMMAND_TIMEOUT,
     command_problem,
     health_check,
+)
+from ansible_collections.incident.remediation.plugins.module_utils.host_evidence import (
+    JOURNAL_BYTES,
+    SOURCES,
+    cap_tail,
+    coredumps,
+    journal_argv,
+    journal_window,
+    read_version,
+    version_problem,
 )
 from ansible_collections.incident.remediation.plugins.module_utils.lease import (
     DEFAULT_DIR,
@@ -273,6 +385,22 @@ def main() -> None:
             "unit": {"type": "str", "required": True},
             "logs": {"type": "bool", "default": True},
             "journal_lines": {"type": "int", "default": 200},
+            "journal_since": {"type": "int", "default": 0},
+            "journal_bytes": {"type": "int", "default": JOURNAL_BYTES},
+            "version": {
+                "type": "dict",
+                "options": {
+                    "source": {"type": "str", "required": True, "choices": list(SOURCES)},
+                    "path": {"type": "path"},
+                    "url": {"type": "str"},
+                    "field": {"type": "str", "default": "version"},
+                    "command": {"type": "list", "elements": "str"},
+                    "timeout": {"type": "float", "default": 5},
+                },
+            },
+            "coredump_since": {"type": "int", "default": 0},
+            "coredump_dir": {"type": "path", "default": ""},
+            "coredump_max_size": {"type": "int", "default": 64 * 1024 * 1024},
             "dmesg_lines": {"type": "int", "default": 100},
             "health_url": {"type": "str", "default": ""},
             "health_expect": {"type": "dict", "default": {}},
@@ -297,10 +425,15 @@ def main() -> None:
     params = module.params
     unit = params["unit"]
     check_unit(module, unit)
-    if params["journal_lines"] < 0 or params["dmesg_lines"] < 0 or params["health_timeout"] <= 0:
-        module.fail_json(msg="journal_lines and dmesg_lines must be at least 0, health_timeout above 0")
+    counts = ("journal_lines", "dmesg_lines", "journal_since", "journal_bytes", "coredump_since", "coredump_max_size")
+    if any(params[name] < 0 for name in counts) or params["health_timeout"] <= 0:
+        module.fail_json(msg=f"{', '.join(counts)} must be at least 0, health_timeout above 0")
     if params["health_command"]:
         wrong = command_problem(params["health_command"], params["health_command_timeout"])
+        if wrong:
+            module.fail_json(msg=f"{wrong}: nothing read")
+    if params["version"]:
+        wrong = version_problem(params["version"])
         if wrong:
             module.fail_json(msg=f"{wrong}: nothing read")
     lease = lease_first(module, unit, params["lease"] or {})  # first: the read then sees what a waited-for run left
@@ -309,11 +442,13 @@ def main() -> None:
     answer = health(params)
     logs = {}
     if params["logs"]:
-        logs["journal"] = run(module, ["journalctl", "--unit", unit, "--lines", str(params["journal_lines"]),
-                                       "--no-pager"], errors)  # fmt: skip
+        argv = journal_argv(unit, params["journal_lines"], params["journal_since"])
+        logs["journal"] = cap_tail(run(module, argv, errors), params["journal_bytes"])
         logs["status"] = run(module, ["systemctl", "status", "--no-pager", "--full", unit], errors)
         dmesg = run(module, ["dmesg", "--ctime"], errors)
         logs["dmesg"] = "\n".join(dmesg.splitlines()[-params["dmesg_lines"] :]) if params["dmesg_lines"] else ""
+    dumps = coredumps(module, unit, params["coredump_since"], keep_dir=params["coredump_dir"],
+                      max_size=params["coredump_max_size"], errors=errors)  # fmt: skip
     active = state.get("ActiveState") == "active"
     module.exit_json(
         unit=state,
@@ -324,7 +459,12 @@ def main() -> None:
         quarantine=quarantine(params["quarantine_dir"], unit, errors),
         errors=errors,
         lease=lease,
-        changed=bool(lease.get("changed")),
+        journal_window=journal_window(params["journal_lines"], params["journal_since"], params["journal_bytes"])
+        if params["logs"]
+        else {},
+        version=read_version(params["version"] or {}),
+        coredumps=dumps,
+        changed=bool(lease.get("changed")) or any(dump.pop("changed", False) for dump in dumps.get("dumps", [])),
     )
 
 

@@ -198,3 +198,192 @@ def test_a_bad_health_command_is_refused_and_no_lease_taken(run_module, tmp_path
             continue
         assert failed and words in result["msg"] and result["msg"].endswith(": nothing read"), result
         assert not (locks / "demo-app.service.lease").exists()
+
+
+# --- the evidence the runbooks ask for (issue 23 item 3): the journal over a window, the version, core dumps ---
+
+
+def _on_path(monkeypatch, tmp_path, name: str, body: str) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    _executable(folder / name, body)
+    monkeypatch.setenv("PATH", f"{folder}:/usr/bin:/bin")
+
+
+def test_the_journal_is_read_over_a_window_and_capped_in_bytes(run_module, tmp_path, monkeypatch):
+    _on_path(monkeypatch, tmp_path, "journalctl", 'echo "args: $*"; i=0; while [ $i -lt 300 ]; do '
+             'echo "line $i of a noisy unit"; i=$((i+1)); done\n')  # fmt: skip
+    before = int(time.time())
+    failed, result = read(run_module, tmp_path, journal_since=3600, journal_lines=500, journal_bytes=2000)
+    assert not failed, result
+    journal, window = result["logs"]["journal"], result["journal_window"]
+    assert journal.startswith("[") and "bytes cut]" in journal.splitlines()[0], journal[:200]
+    assert journal.endswith("line 299 of a noisy unit\n") and len(journal.encode()) < 2100
+    assert window["seconds"] == 3600 and window["lines"] == 500 and window["bytes"] == 2000 and window["since"]
+    _, whole = read(run_module, tmp_path, journal_since=3600, journal_lines=500, journal_bytes=0)
+    said = whole["logs"]["journal"].splitlines()[0]
+    since = int(said.split("--since @")[1].split()[0])
+    assert said.startswith("args: --unit demo-app.service --since @") and "--lines 500" in said
+    assert before - 3600 - 2 <= since <= int(time.time()) - 3600
+
+
+def test_without_a_window_the_journal_is_the_last_lines_as_before(run_module, tmp_path, monkeypatch):
+    _on_path(monkeypatch, tmp_path, "journalctl", 'echo "args: $*"\n')
+    _, result = read(run_module, tmp_path, journal_lines=50)
+    assert result["logs"]["journal"] == "args: --unit demo-app.service --lines 50 --no-pager\n"
+    assert result["journal_window"]["since"] == ""
+
+
+def _releases(tmp_path, version: str):
+    root = tmp_path / "app"
+    (root / "releases" / version).mkdir(parents=True)
+    (root / "current").symlink_to(f"releases/{version}")
+    return root
+
+
+def test_the_version_is_the_release_the_current_link_names(run_module, tmp_path):
+    root = _releases(tmp_path, "1.4.0-rc.1")
+    failed, result = read(run_module, tmp_path, logs=False, version={"source": "symlink", "path": str(root)})
+    assert not failed and result["version"] == {"source": "symlink", "from": f"{root}/current",
+                                                "version": "1.4.0-rc.1", "error": ""}  # fmt: skip
+
+
+def test_a_version_that_is_not_one_is_said_not_kept(run_module, tmp_path):
+    root = _releases(tmp_path, "1.0 $(id)")
+    failed, result = read(run_module, tmp_path, logs=False, version={"source": "symlink", "path": str(root)})
+    assert not failed and result["version"]["version"] == ""
+    assert "is not a version" in result["version"]["error"] and "'1.0 $(id)'" in result["version"]["error"]
+    (root / "current").unlink()
+    _, result = read(run_module, tmp_path, logs=False, version={"source": "symlink", "path": str(root)})
+    assert result["version"]["error"] == f"{root}/current is not a readable link: No such file or directory"
+
+
+def _git(tree, *args: str) -> str:
+    import subprocess  # noqa: PLC0415
+
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin", "HOME": str(tree)}
+    return subprocess.run(["git", "-C", str(tree), *args], env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+
+
+def test_the_version_of_a_git_tree_is_its_commit_read_without_running_git(run_module, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    _git(tree, "init", "-q", "-b", "main")
+    (tree / "app.py").write_text("print('v1')\n")
+    _git(tree, "add", "app.py")
+    _git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    commit = _git(tree, "rev-parse", "HEAD")
+    marker = tmp_path / "ran"
+    hook = _executable(tmp_path / "fsmonitor.sh", f"touch {marker}\n")
+    _git(tree, "config", "core.fsmonitor", hook)  # what git as root would run in this tree
+    failed, result = read(run_module, tmp_path, logs=False, version={"source": "git", "path": str(tree)})
+    assert not failed and result["version"]["version"] == commit and result["version"]["error"] == "", result
+    _git(tree, "pack-refs", "--all")
+    assert not (tree / ".git" / "refs" / "heads" / "main").exists()
+    _, packed = read(run_module, tmp_path, logs=False, version={"source": "git", "path": str(tree)})
+    assert packed["version"]["version"] == commit
+    assert not marker.exists(), "nothing of the tree's own config ran"
+
+
+def test_the_version_from_the_services_version_url(run_module, tmp_path, httpserver):
+    httpserver.expect_request("/api/system/version").respond_with_json({"build": {"version": "v2.3.1"}})
+    url = httpserver.url_for("/api/system/version")
+    failed, result = read(run_module, tmp_path, logs=False, version={"source": "url", "url": url,
+                                                                     "field": "build.version"})  # fmt: skip
+    assert not failed and result["version"]["version"] == "v2.3.1", result
+    _, missing = read(run_module, tmp_path, logs=False, version={"source": "url", "url": url})
+    assert missing["version"] == {"source": "url", "from": url, "version": "",
+                                  "error": f"{url}: the answer has no field version"}  # fmt: skip
+
+
+def test_the_version_from_the_services_command(run_module, tmp_path):
+    script = _executable(tmp_path / "version.sh", "echo v0.9.9; echo ignored\n")
+    failed, result = read(run_module, tmp_path, logs=False, version={"source": "command", "command": [script]})
+    assert not failed and result["version"]["version"] == "v0.9.9"
+
+
+def test_a_version_source_that_is_not_one_is_refused_before_anything_is_read(run_module, tmp_path):
+    locks = tmp_path / "locks"
+    for spec, words in (({"source": "symlink", "path": "app"}, "version.path must be the deployment root"),
+                        ({"source": "url", "url": "file:///etc/passwd"}, "version.url must be an http(s) URL"),
+                        ({"source": "command", "command": ["./v.sh"]}, "version.command's program")):  # fmt: skip
+        failed, result = read(run_module, tmp_path, logs=False, version=spec,
+                              lease={"owner": "INC-1", "dir": str(locks), "wait": 0})  # fmt: skip
+        assert failed and words in result["msg"] and result["msg"].endswith(": nothing read"), result
+        assert not locks.exists()
+
+
+CORE_INFO = """           PID: 4242 (python3)
+        Signal: 11 (SEGV)
+          Unit: demo-app.service
+       Storage: {storage} (present)
+       Message: Process 4242 (python3) of user 999 dumped core.
+"""
+
+
+def _coredumps(monkeypatch, tmp_path, size: int = 3000):
+    storage = tmp_path / "coredump" / "core.python3.999.b00t.4242.1796166547000000.zst"
+    storage.parent.mkdir()
+    storage.write_bytes(b"\x28\xb5\x2f\xfd" + b"z" * (size - 4))
+    listed = json.dumps([{"time": 1796166547864716, "pid": 4242, "uid": 999, "gid": 999, "sig": 11,
+                          "corefile": "present", "exe": "/usr/bin/python3.11", "size": size}])  # fmt: skip
+    (tmp_path / "info.txt").write_text(CORE_INFO.format(storage=storage))
+    _on_path(
+        monkeypatch,
+        tmp_path,
+        "coredumpctl",
+        f"""echo "$*" >> {tmp_path}/coredumpctl.args
+case "$*" in *" list "*) echo '{listed}' ;; *" info "*) cat {tmp_path}/info.txt ;; esac
+""",
+    )
+    return storage
+
+
+def test_the_units_core_dumps_of_the_window_info_and_the_dump_kept_on_the_host(run_module, tmp_path, monkeypatch):
+    import hashlib  # noqa: PLC0415
+
+    storage = _coredumps(monkeypatch, tmp_path)
+    keep = tmp_path / "kept" / "INC-1"
+    failed, result = read(run_module, tmp_path, logs=False, coredump_since=3600, coredump_dir=str(keep),
+                          coredump_max_size=4096)  # fmt: skip
+    assert not failed, result
+    dump = result["coredumps"]["dumps"][0]
+    assert dump["pid"] == "4242" and dump["signal"] == 11 and "dumped core" in dump["info"]
+    assert dump["storage"] == str(storage) and dump["kept"] == str(keep / storage.name)
+    assert dump["sha256"] == hashlib.sha256(storage.read_bytes()).hexdigest() == hashlib.sha256(
+        (keep / storage.name).read_bytes()).hexdigest()  # fmt: skip
+    assert result["changed"], "a copy was written on the host"
+    args = (tmp_path / "coredumpctl.args").read_text().splitlines()
+    assert "COREDUMP_UNIT=demo-app.service" in args[0] and "--since @" in args[0]
+
+
+def test_a_core_dump_over_the_cap_is_left_where_it_is(run_module, tmp_path, monkeypatch):
+    storage = _coredumps(monkeypatch, tmp_path, size=5000)
+    keep = tmp_path / "kept"
+    _, result = read(run_module, tmp_path, logs=False, coredump_since=3600, coredump_dir=str(keep),
+                     coredump_max_size=4096)  # fmt: skip
+    dump = result["coredumps"]["dumps"][0]
+    assert dump["kept"] == f"not kept: 5000 bytes is over the cap of 4096; still at {storage} until vacuumed"
+    assert not keep.exists() and not result["changed"] and "dumped core" in dump["info"]
+
+
+def test_check_mode_reads_the_core_dumps_and_writes_nothing(run_module, tmp_path, monkeypatch):
+    _coredumps(monkeypatch, tmp_path)
+    keep = tmp_path / "kept"
+    failed, result = run_module(unit_evidence, {"unit": "demo-app.service", "quarantine_dir": str(tmp_path),
+                                                "logs": False, "coredump_since": 3600, "coredump_dir": str(keep)},
+                                check_mode=True)  # fmt: skip
+    assert not failed and result["coredumps"]["dumps"][0]["kept"].startswith("check mode: would copy ")
+    assert not keep.exists() and not result["changed"]
+
+
+def test_no_core_dump_and_no_coredumpctl_are_said(run_module, tmp_path, monkeypatch):
+    _on_path(monkeypatch, tmp_path, "coredumpctl", "echo 'No coredumps found.' >&2; exit 1\n")
+    _, result = read(run_module, tmp_path, logs=False, coredump_since=600)
+    assert result["coredumps"] == {"dumps": [], "note": "no core dump of demo-app.service in the last 600 s"}
+    (tmp_path / "bin" / "coredumpctl").unlink()
+    _, result = read(run_module, tmp_path, logs=False, coredump_since=600)
+    assert result["coredumps"]["note"] == "coredumpctl is not installed on this host (package systemd-coredump)"
+    _, result = read(run_module, tmp_path, logs=False)
+    assert result["coredumps"] == {} and result["version"] == {}, "not asked, not read"
