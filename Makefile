@@ -4,13 +4,13 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help setup image lint unit integration e2e molecule test demo demo-clean build clean bench bench-restart bench-fleet bench-load bench-token
+.PHONY: help setup image lint ee unit integration e2e molecule test demo demo-clean build clean bench bench-restart bench-fleet bench-load bench-token
 
 help:
 	@echo "make test      set up, then lint, unit and integration tests, molecule scenarios (what CI runs)"
 	@echo "make demo      set up, then run the demo service on a systemd test host and show its health"
 	@echo "make bench     the benchmarks (restart, fleet, load, token): figures and plots into docs/benchmarks/"
-	@echo "make lint | unit | integration | e2e | molecule | build | image | setup | demo-clean | clean"
+	@echo "make lint | unit | integration | e2e | molecule | build | image | ee | setup | demo-clean | clean"
 
 setup:
 	scripts/setup
@@ -22,6 +22,14 @@ lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/ansible-lint
+	$(VENV)/antsibull-changelog lint
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections $(VENV)/antsibull-docs lint-collection-docs --plugin-docs \
+		.collections/ansible_collections/incident/remediation
+
+# The AWX execution environment (execution-environment.yml), built or reused, and checked inside; integration runs
+# the same test.
+ee: setup
+	scripts/pytest tests/integration/test_execution_environment.py
 
 unit: setup
 	scripts/pytest tests/unit
