@@ -12,7 +12,9 @@ attributes:
     support: full
     description: Read-only; runs the same way in check mode.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: full
 """

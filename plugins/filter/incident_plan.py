@@ -87,7 +87,7 @@ _value:
   contains:
     id: {description: The incident id., type: str}
     service: {description: The service's name in C(services)., type: str}
-    mitigation: {description: The mitigation role, or empty when there is none., type: str}
+    mitigation: {description: "The mitigation role, or empty when there is none.", type: str}
     options:
       description:
         - The mitigation's options (the mapping's, then the operator's), each default filled in and each value
@@ -103,10 +103,10 @@ _value:
           its second rung (unless the ladder has one). Empty without a mitigation.
       type: list
       elements: dict
-    severity: {description: The severity as given (label, mapping or V(operator))., type: str}
+    severity: {description: "The severity as given (label, mapping or V(operator)).", type: str}
     level: {description: Its level (V(P0)..V(P3)) or V(unknown)., type: str}
     act: {description: Whether the run may change anything., type: bool}
-    decision: {description: Why, in one sentence., type: str}
+    decision: {description: "Why, in one sentence.", type: str}
     alert:
       description:
         - The alert's name, labels (as given), all_labels (its whole label set, O(alert_labels) or its labels),

@@ -31,8 +31,10 @@ attributes:
     support: full
     description: Checks every artifact, removes nothing, reports what it would remove.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: full
     details: An artifact removed once is reported in RV(absent) the next time.
 options:

@@ -49,8 +49,10 @@ attributes:
     support: full
     description: Reports the reset it would make; fetches nothing, writes no evidence or record.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: full
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: full
 options:
   repo:

@@ -72,7 +72,9 @@ options:
     type: int
     default: 0
   lease:
-    description: The unit's lease as acknowledge's C(unit_evidence) read took it (its RV(lease)), for C(resolve).
+    description:
+      - The unit's lease as acknowledge's C(unit_evidence) read took it
+        (its RV(incident.remediation.unit_evidence#module:lease)), for C(resolve).
     type: dict
   result:
     description: The mitigation's result, C(<role>_result) (C(verify), C(close)).

@@ -34,8 +34,10 @@ attributes:
     support: full
     description: Reports the switch it would make.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: full
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: full
     details: Idempotent for a given O(version); without it each run steps back one good release.
 options:

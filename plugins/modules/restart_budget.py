@@ -26,8 +26,10 @@ attributes:
     support: full
     description: Reports the verdict; records nothing.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: none
     details: Each spend records one more restart; that is its purpose.
 options:

@@ -29,8 +29,10 @@ attributes:
     support: full
     description: Runs only O(current_command); reports the command it would run.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: partial
     details: Idempotent with O(current_command); without it the script decides.
 options:

@@ -98,13 +98,16 @@ options:
         default: /var/lib/incident-remediation/locks
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change, without changing anything.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
 seealso:
   - module: incident.remediation.restart_budget
   - module: incident.remediation.unit_evidence
-  - role: incident.remediation.restart
+  - plugin: incident.remediation.restart
+    plugin_type: role
 """
 
 EXAMPLES = r"""

@@ -34,7 +34,6 @@ options:
       - Never logged (it may hold credentials); a returned value equal to one of these is shown masked.
     type: dict
     default: {}
-    no_log: true
   absent:
     description: Names that must not be set; every one must be in O(names) and none in O(expect).
     type: list
@@ -46,8 +45,10 @@ options:
     default: 10
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change, without changing anything.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
 seealso:
   - module: incident.remediation.unit_evidence

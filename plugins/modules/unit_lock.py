@@ -58,13 +58,16 @@ attributes:
     support: full
     description: Reads the lease, waits and reports; writes nothing and creates no folder.
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
   idempotent:
+    description: When run twice in a row with the same options, the second run changes nothing and reports no change.
     support: partial
     details: Taking a lease this owner holds renews its expiry.
 seealso:
   - module: incident.remediation.service_restart
-  - role: incident.remediation.incident
+  - plugin: incident.remediation.incident
+    plugin_type: role
 """
 
 EXAMPLES = r"""

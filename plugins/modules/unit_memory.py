@@ -28,8 +28,10 @@ options:
     default: 0
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change, without changing anything.
     support: full
   diff_mode:
+    description: Returns details of what changed (or would change in check mode) when run with C(--diff).
     support: none
 seealso:
   - module: incident.remediation.unit_evidence
