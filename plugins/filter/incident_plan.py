@@ -130,6 +130,7 @@ from ansible_collections.incident.remediation.plugins.module_utils.mitigations i
     complete_options,
     service_needs,
 )
+from ansible_collections.incident.remediation.plugins.module_utils.names import is_unit_name
 
 
 def _fail(message: str):
@@ -189,8 +190,10 @@ def _route(entry, where: str) -> dict:
             _fail(f"{where}.ladder must be a list of mitigations, first tried first")
         ladder = [_rung(rung, f"{where}.ladder[{number}]") for number, rung in enumerate(rungs)]
         names = [rung["mitigation"] for rung in ladder]
-        if len(set(names)) != len(names):
-            _fail(f"{where}.ladder names a mitigation twice ({names}): a rung that did not help is not tried again")
+        rungs_on = [(rung["mitigation"], rung["options"].get("unit")) for rung in ladder]  # a restart of another unit
+        if len(set(rungs_on)) != len(rungs_on):
+            _fail(f"{where}.ladder names a mitigation twice for the same unit ({names}): a rung that did not help is "
+                  "not tried again")  # fmt: skip
         final = next((number for number, name in enumerate(names) if name in FINAL), len(names) - 1)
         if final < len(names) - 1:
             _fail(f"{where}.ladder[{final + 1}] comes after {names[final]}, which ends the climb (it stops the "
@@ -244,6 +247,21 @@ def _options(mitigation: str, route_options, given) -> dict:
     except ResultError as exc:
         _fail(str(exc))
     return {}
+
+
+def _check_unit(service: dict, name: str, rung: dict) -> None:
+    """A rung naming a unit (restart's ``unit``) names the service's unit or one of its ``units``, never another."""
+    if "unit" not in rung["options"]:
+        return
+    units = service.get("units") or []
+    if not isinstance(units, list):
+        _fail(f"services.{name}.units must be a list of systemd unit names, got {type(units).__name__}")
+    for unit in units:
+        if not is_unit_name(unit):
+            _fail(f"services.{name}.units: {unit!r} is not a systemd unit name")
+    if rung["options"]["unit"] not in [service.get("unit"), *units]:
+        _fail(f"{rung['mitigation']} may only name the unit of services.{name} or one of its units "
+              f"({', '.join(map(str, [service.get('unit'), *units]))}), not {rung['options']['unit']!r}")  # fmt: skip
 
 
 def _decide(alert: dict, mitigation: str, level: str, act_on: list, diagnose_only: bool) -> tuple[bool, str]:
@@ -308,6 +326,7 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         # escalate=true, as operators have always given it: roll back when the restart does not help
         ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
     for rung in ladder:  # refused now, not after a rung before it acted and spent the window's escalation
+        _check_unit(services[name], name, rung)
         try:
             needs = service_needs(rung["mitigation"], services[name])
         except ResultError as exc:

@@ -13,7 +13,8 @@ from __future__ import annotations
 # place an option's default is written (the plan fills them in, typed). None: no default, the option's absence
 # means something (proxy_config takes the service's proxies, config_change the file variant).
 OPTIONS: dict[str, dict[str, object]] = {
-    "restart": {"force": False, "escalate": False},
+    # unit: another unit of the service to restart instead (services.NAME.units, e.g. the relay of seed 002 P1-003)
+    "restart": {"force": False, "escalate": False, "unit": None},
     "rollback": {"version": "", "force": False},
     "cache_purge": {"allow_tampered": False},
     "memory_limit": {"instances": 0, "value": ""},

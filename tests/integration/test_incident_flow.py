@@ -411,3 +411,42 @@ def test_an_alert_whose_state_cannot_be_read_leaves_the_restart_to_health_and_sa
     assert preflight.startswith("healthy, nothing to do (whether alert DemoAppStuck still fires is unknown"), preflight
     assert "cannot reach Prometheus" in preflight and "health decides" in preflight, preflight
     assert host.unit("MainPID") == before, "not restarted on an unknown"
+
+
+RELAY_UNIT = """[Unit]
+Description=a relay the service depends on (seed 002 P1-003)
+[Service]
+ExecStart=/bin/sleep infinity
+"""
+
+
+def test_a_ladder_restarts_the_services_relay_first_then_the_service(stack):
+    """Seed 002 P1-003: restart the relay (the service's health proves it), then the service itself. Here the relay
+    is not the cause: its restart is done and verified failed, the service's restart resolves it; each rung's result
+    its own (the second restart's result is not the first one's)."""
+    host = stack["host"]
+    ready(host)
+    host.sh(f"printf '{RELAY_UNIT}' > /etc/systemd/system/relay.service && systemctl daemon-reload && "
+            "systemctl start relay.service")  # fmt: skip
+    try:
+        relay_before, state = host.unit("MainPID", unit="relay.service")["MainPID"], crashed(stack)
+        _, alert = stack["sink"].wait_for_alert("DemoAppDown")
+        described = yaml.safe_load((stack["inventory"].parent / "group_vars" / "demo_app.yml").read_text())["services"]
+        described["demo-app"]["units"] = ["relay.service"]
+        described["demo-app"]["alerts"]["DemoAppDown"] = {
+            "ladder": [{"mitigation": "restart", "options": {"unit": "relay.service"}}, "restart"]
+        }
+        done, incidents = remediate(stack, alert, "relay-ladder", services=described, restart_health_timeout=5)
+        _, events = timeline(incidents)
+        outcome = next(e["data"] for e in events if e["event"] == "outcome")
+        assert outcome["status"] == "resolved" and done.returncode == 0, (outcome, done.stdout[-4000:])
+        assert host.unit("MainPID", unit="relay.service")["MainPID"] != relay_before, "the relay was restarted"
+        assert host.unit("MainPID")["MainPID"] != state["MainPID"], "then the service"
+        rungs = outcome["ladder"]
+        assert [(r["mitigation"], r["restored"]) for r in rungs] == [("restart", False), ("restart", True)], rungs
+        assert rungs[0]["outcome"] == "failed" and "relay.service" in rungs[0]["message"], rungs[0]
+        assert "demo-app.service" in rungs[1]["message"], rungs[1]
+        assert not host.sh("ls /var/lib/incident-remediation/locks", check=False).stdout.strip(), "lease released"
+    finally:
+        host.sh("systemctl stop relay.service; rm -f /etc/systemd/system/relay.service; systemctl daemon-reload",
+                check=False)  # fmt: skip

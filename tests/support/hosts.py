@@ -75,8 +75,8 @@ class PodmanHost:
             ["podman", "exec", self.name, "sh", "-c", command], capture_output=True, text=True, check=check
         )
 
-    def unit(self, *properties: str) -> dict:
-        out = self.sh(f"systemctl show demo-app.service -p {','.join(properties)}").stdout
+    def unit(self, *properties: str, unit: str = "demo-app.service") -> dict:
+        out = self.sh(f"systemctl show {unit} -p {','.join(properties)}").stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def health(self) -> dict | None:

@@ -309,3 +309,46 @@ def test_an_unknown_rollback_strategy_is_refused_before_anything_runs():
     said = "services.demo-app: rollback_strategy 'docker; rm -rf /' is not one of symlink, git, command"
     with pytest.raises(AnsibleFilterError, match=re.escape(said)):
         incident_plan(alert("HighErrorRate"), services=service, levels=LEVELS, act_on=ACT_ON)
+
+
+SUPERVISOR = {
+    "supervisor": {
+        "unit": "supervisor.service",
+        "units": ["relay.service"],
+        "alerts": {
+            "SupervisorDashboardDisconnected": {
+                "ladder": [{"mitigation": "restart", "options": {"unit": "relay.service"}}, "restart"],
+                "severity": "critical",
+            },
+        },
+    },
+}
+
+
+def test_a_restart_rung_may_name_another_unit_the_service_describes():
+    """Seed 002 P1-003: restart the relay, then the supervisor; each rung verified by the service's health."""
+    decided = incident_plan(alert("SupervisorDashboardDisconnected"), services=SUPERVISOR, levels=LEVELS,
+                            act_on=ACT_ON)  # fmt: skip
+    assert decided["act"]
+    assert decided["ladder"] == [
+        {"mitigation": "restart", "options": {"force": False, "escalate": False, "unit": "relay.service"}},
+        {"mitigation": "restart", "options": {"force": False, "escalate": False}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("unit", "message"),
+    [
+        ("sshd.service", "restart may only name the unit of services.supervisor or one of its units"),
+        ("../relay.service", "restart may only name the unit of services.supervisor or one of its units"),
+        ("", "restart may only name the unit of services.supervisor or one of its units"),
+    ],
+)
+def test_a_restart_of_a_unit_the_service_does_not_describe_is_refused_before_anything_runs(unit, message):
+    services = {"supervisor": {**SUPERVISOR["supervisor"]}}
+    services["supervisor"]["alerts"] = {"Down": {"mitigation": "restart", "options": {"unit": unit}}}
+    if unit.startswith(".."):  # the operator's own list is held to unit names too
+        services["supervisor"]["units"] = ["relay.service", unit]
+        message = f"services.supervisor.units: {unit!r} is not a systemd unit name"
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        incident_plan(alert("Down", severity="critical"), services=services, levels=LEVELS, act_on=ACT_ON)
