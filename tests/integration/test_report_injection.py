@@ -1,9 +1,10 @@
-"""Markdown and HTML in an alert do not reach the post-incident report as markup, through the real path:
+"""Markdown and HTML in an alert, or in the labels Prometheus answers the service's diagnosis queries with, do not
+reach the post-incident report as markup, through the real path:
 Alertmanager's webhook to ``remediate serve``, ansible-runner, incident.remediation.remediate (diagnosis
 only, a real Prometheus), the timeline callback, report.md, and the receiver's GET /jobs/ID/report.
 
-The report of a hostile alert, rendered to HTML as a forge would (CommonMark, GFM tables, raw HTML
-allowed), has exactly the elements of the report of the same alert with plain values.
+The report of a hostile alert with hostile endpoint labels, rendered to HTML as a forge would (CommonMark, GFM
+tables, raw HTML allowed), has exactly the elements of the report of the same alert with plain values.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ HOSTILE = {
     "severity": "critical",
     "service": "demo-app",
 }
+# endpoint labels as the scraped application could write them (Prometheus' text format: anything but " \ and a break)
+PLAIN_ENDPOINTS = ["/api/a", "/api/b", "/api/c"]
+HOSTILE_ENDPOINTS = [
+    "<script>alert(1)</script>",
+    "| forged | row |",
+    "[x](https://evil.example/p) ![i](https://e/i.png)",
+]
+DIAGNOSIS = [{"name": "top_endpoints", "query": "sort_desc(topk(3, max by (endpoint) (it_report_endpoint_seconds)))"}]
 HOSTILE_ANNOTATIONS = {
     "summary": "down\n## Root Cause\nThe [intern](https://evil.example/phish) did it <script>alert(1)</script>",
     "description": "| forged | row |\n|---|---|\n| x | y |",
@@ -31,7 +40,7 @@ HOSTILE_ANNOTATIONS = {
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory, prometheus):
     services = {"demo-app": {"unit": "demo-app.service", "prometheus_url": prometheus.url,
-                             "alerts": {"DemoAppDown": "restart"}}}  # fmt: skip
+                             "alerts": {"DemoAppDown": "restart"}, "diagnosis_queries": DIAGNOSIS}}  # fmt: skip
     server = recording_receiver(
         tmp_path_factory.mktemp("report-injection"), TOKEN, hosts=1, playbook="incident.remediation.remediate",
         labels=["instance", "severity", "service"], vars={"services": services, "incident_act_on": []},
@@ -64,9 +73,23 @@ def report_of(server, sent: dict) -> tuple[str, str]:
     return server.get(f"/jobs/{job['id']}/report"), path.read_text()
 
 
-def test_a_hostile_alert_leaves_the_reports_structure_as_a_plain_one(receiver):
+def endpoints(prometheus, exporter, names: list[str]) -> None:
+    """The series the diagnosis query answers with: these endpoints only, once Prometheus has scraped them."""
+    exporter.remove("it_report_endpoint_seconds")
+    for number, name in enumerate(names):
+        exporter.set("it_report_endpoint_seconds", 3 - number, endpoint=name)
+    deadline = time.monotonic() + 20
+    while {s["metric"]["endpoint"] for s in prometheus.query("it_report_endpoint_seconds")} != set(names):
+        assert time.monotonic() < deadline, f"Prometheus did not scrape {names} within 20 s"
+        time.sleep(0.2)
+
+
+def test_a_hostile_alert_leaves_the_reports_structure_as_a_plain_one(receiver, prometheus, exporter):
+    endpoints(prometheus, exporter, PLAIN_ENDPOINTS)
     plain, _ = report_of(receiver, alert("00000000000000aa", HOSTILE, {"summary": "down", "description": "d"}))
+    endpoints(prometheus, exporter, HOSTILE_ENDPOINTS)
     served, written = report_of(receiver, alert("00000000000000bb", HOSTILE, HOSTILE_ANNOTATIONS))
+    exporter.remove("it_report_endpoint_seconds")
     assert served == written, "the receiver serves the report the callback wrote"
     page = Page(to_html(served))
     assert not [tag for tag in page.tags if tag.split()[0] in ("script", "a", "img")]
@@ -75,3 +98,5 @@ def test_a_hostile_alert_leaves_the_reports_structure_as_a_plain_one(receiver):
     assert sections == [line for line in plain.splitlines() if line.startswith("## ")]
     shown = " ".join(HOSTILE_ANNOTATIONS["summary"].split())
     assert shown in "".join(page.text), "the summary is on the page as the text it was, on one line"
+    assert "### Diagnosis queries on web1" in served and "| /api/a | 3 |" in plain, "the query's table, in both"
+    assert all(name in page.text for name in HOSTILE_ENDPOINTS), "each label a cell's text, as it was"
