@@ -9,12 +9,17 @@ happens all the same. The label values arrive as the text they were: never templ
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import math
 import threading
+from pathlib import Path
 
 import pytest
+import yaml
+from ansible_collections.incident.remediation.plugins.modules import prometheus_query
 from hosts import deployed_host, host_name, image_exists, playbook, write_inventory
-from monitoring import free_port
+from monitoring import Prometheus, free_port
 from pytest_httpserver import HTTPServer
 from report_page import Page, to_html
 from werkzeug import Request, Response
@@ -147,3 +152,36 @@ def test_the_diagnosis_queries_are_in_the_evidence_the_record_the_report_and_the
     for written in (folder / "timeline.jsonl", folder / "report.md", folder / HOST / "diagnose" / "diagnosis.json"):
         assert "uid=" not in written.read_text(), written
     assert "uid=" not in done.stdout
+
+
+def test_the_example_inventorys_queries_answer_over_the_omniroute_metrics(tmp_path, run_module):
+    """inventories/example's diagnosis_queries (seed 001's top 5 slowest and erroring endpoints) against the demo
+    service's omniroute profile (OmniRoute's metric names), half its requests failing: both answer its route."""
+    example = Path(__file__).resolve().parents[2] / "inventories" / "example" / "group_vars" / "demo_app.yml"
+    queries = yaml.safe_load(example.read_text())["services"]["demo-app"]["diagnosis_queries"]
+    spec = importlib.util.spec_from_file_location(
+        "demo_app_runner", example.parents[3] / "tests/unit/demo_app/conftest.py"
+    )
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    app = runner.DemoApp(
+        tmp_path / "omniroute",
+        config={"profile": "omniroute", "tick_seconds": 0.1, "traffic_per_second": 50.0, "faults": {"error_rate": 0.5}},
+    )
+    app.start()
+    prometheus = None
+    try:
+        prometheus = Prometheus(tmp_path / "prometheus", targets=[f"127.0.0.1:{app.port}"], job="omniroute").start()
+        prometheus.wait_for("count_over_time(omniroute_http_requests_total{code='500'}[1m]) >= 3")
+        failed, result = run_module(prometheus_query, {"url": prometheus.url, "queries": queries})
+    finally:
+        if prometheus:
+            prometheus.stop()
+        app.stop()
+    assert not failed, result
+    slowest, erroring = result["results"]
+    assert [q["name"] for q in result["results"]] == ["top5_slowest_endpoints", "top5_erroring_endpoints"]
+    assert slowest["error"] == "" and [s["metric"] for s in slowest["series"]] == [{"route": "/v1/responses"}]
+    assert isinstance(slowest["series"][0]["value"], float) and math.isfinite(slowest["series"][0]["value"])
+    assert erroring["error"] == "" and [s["metric"] for s in erroring["series"]] == [{"route": "/v1/responses"}]
+    assert erroring["series"][0]["value"] > 0, "the 5xx rate of the route that fails"
