@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.incident.remediation.plugins.module_utils.host_evidence import version_spec
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import proved
 from ansible_collections.incident.remediation.plugins.module_utils.notify import from_task as notify
 from ansible_collections.incident.remediation.plugins.module_utils.text import redact
@@ -82,6 +83,10 @@ class ActionModule(ActionBase):
             if "ladder" in plan:
                 plan["ladder"] = [{**rung, "options": redact(rung.get("options") or {})} for rung in plan["ladder"]]
             facts.update(self._acknowledge(args, plan, service, host_name))
+            try:  # where the running version is read, before (acknowledge's read) and after (verify's)
+                facts["_incident_version"] = version_spec(service)
+            except ValueError as exc:
+                return {**result, "failed": True, "msg": f"incident_phase: services.{plan.get('service')}: {exc}"}
             events.append({"event": "incident", "data": plan})
             msg = f"incident {plan['id']}, {plan.get('service')} on {host_name}: {plan.get('decision')}"
             facts, msg = self._notify(task_vars, "acknowledge", plan, facts, msg)

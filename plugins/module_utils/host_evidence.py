@@ -256,3 +256,30 @@ def _keep(module, storage: str, keep_dir: str, max_size: int, dump: dict) -> str
     dump["sha256"] = digest.hexdigest()
     dump["changed"] = True
     return target
+
+
+# What each source reads in the service's description (services.NAME), the keys it already has for its rollback.
+SERVICE_KEYS = {"symlink": ("release_root",), "git": ("git_repo",), "url": ("version_url",),
+                "command": ("version_command",)}  # fmt: skip
+
+
+def version_spec(service: dict) -> dict:
+    """unit_evidence's version option for a service ({} when it names no version_source); ValueError naming the
+    key when the service cannot be read so. The service is described once: the symlink source reads its
+    release_root, git its git_repo, command its version_command (all the rollback's), url its version_url."""
+    source = service.get("version_source") or ""
+    if not source:
+        return {}
+    if source not in SERVICE_KEYS:
+        raise ValueError(f"version_source {source!r} is not one of {', '.join(SOURCES)}")
+    key = SERVICE_KEYS[source][0]
+    value = service.get(key)
+    if not value:
+        raise ValueError(f"version_source {source} reads {key}, which the service does not have")
+    if source == "command":
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"version_command must be an argv list (no shell), not {_shown(value)}")
+        return {"source": source, "command": value}
+    if source == "url":
+        return {"source": source, "url": str(value), "field": str(service.get("version_field") or "version")}
+    return {"source": source, "path": str(value)}

@@ -87,14 +87,15 @@ def diagnosis_files(plan: dict, host, alert_state, *, unit: str, journal_lines: 
         return str(logs[name]) if name in logs else f"not collected: {error}"
 
     text = (f"==== systemctl status {unit}\n{kept('status')}\n\n"
-            f"==== journalctl --unit {unit} (last {journal_lines} lines)\n{kept('journal')}\n\n"
-            f"==== dmesg (last {dmesg_lines} lines)\n{kept('dmesg')}")  # fmt: skip
+            f"==== {_journal_header(unit, host, journal_lines)}\n{kept('journal')}\n\n"
+            f"==== dmesg (last {dmesg_lines} lines)\n{kept('dmesg')}{_coredump_text(host)}")  # fmt: skip
     summary = {
         "unit": host.get("unit", {"error": error}), "health": host.get("health", {}),
         "quarantine": host.get("quarantine"), "collect_errors": host.get("errors", []),
         "alert": plan.get("alert") or {}, "alert_series": alert_state.get("series", []),
         "alert_query_error": alert_state.get("msg", ""), "diagnosis_queries": queries or [],
     }  # fmt: skip
+    summary.update({key: host[key] for key in ("version", "coredumps") if host.get(key)})  # issue 23 item 3
     return {"logs.txt": text, "diagnosis.json": json.dumps(summary, indent=4, sort_keys=True, default=str)}
 
 
@@ -109,6 +110,7 @@ def diagnosis(host, alert_state, saved, evidence: str) -> dict:
     queries = {"queries": saved["diagnosis_queries"]} if saved.get("diagnosis_queries") else {}  # incident_phase's
     return {
         **queries,
+        **_host_evidence(host),
         "unit": f"{unit.get('ActiveState', 'unknown')}/{unit.get('SubState', '?')}",
         "health": "healthy"
         if health.get("healthy")
@@ -226,7 +228,7 @@ def verification(verify: dict, service: dict, mitigation_result, plan: dict, *, 
     health_url = service.get("health_url") or ""
     unit_read, health = verify.get("unit") or {}, verify.get("health") or {}
     if not health_url:
-        if unit_read and not unit_read.get("skipped"):
+        if unit_read and not unit_read.get("skipped") and unit_checked(service, mitigation_result):
             checks.append({"check": f"unit {service.get('unit', '?')}",
                            "result": (unit_read.get("unit") or {}).get("ActiveState", "")})  # fmt: skip
             ran = unit_read.get("health") if isinstance(unit_read.get("health"), dict) else {}
@@ -384,9 +386,85 @@ def outcome(
         record["result"] = {k: result.get(k) for k in ("outcome", "changed", "message", "details")}
     if klass:
         record["failure"] = klass
+    version = version_record(diagnosed, verify)
+    if version:
+        record["version"] = version
     if watch:
         record["stability"] = watch
     return record
+
+
+# --- the evidence the runbooks ask for from the host (issue 23 item 3): version, journal window, core dumps -------
+
+
+def version_text(read) -> str:
+    """A version read (unit_evidence's version) as the record says it: the version, or why it was not read."""
+    if not isinstance(read, dict) or not read:
+        return ""
+    return str(read.get("version") or f"not read: {read.get('error') or 'no answer'}")
+
+
+def version_record(diagnosed, verify) -> dict:
+    """The running version before (acknowledge's read, in the diagnosis) and after (verify's read); {} when the
+    service names no version_source."""
+    before = (diagnosed or {}).get("version") if isinstance(diagnosed, dict) else ""
+    read = ((verify or {}).get("unit") or {}).get("version") if isinstance(verify, dict) else None
+    after = version_text(read)
+    if not before and not after:
+        return {}
+    source = f"{read.get('source', '')} {read.get('from', '')}".strip() if isinstance(read, dict) and read else ""
+    after = after or "not read: verify did not run after the mitigation"
+    changed = not before.startswith("not read") and not after.startswith("not read") and before != after
+    return {"source": source or str((diagnosed or {}).get("version_source") or ""), "before": before or "?",
+            "after": after, "changed": changed}  # fmt: skip
+
+
+def _host_evidence(host: dict) -> dict:
+    """The version before and the core dumps, in the diagnosis summary (only when read)."""
+    said = {}
+    read = host.get("version")
+    if isinstance(read, dict) and read:
+        said["version"] = version_text(read)
+        said["version_source"] = f"{read.get('source', '')} {read.get('from', '')}".strip()
+    dumps = host.get("coredumps")
+    if isinstance(dumps, dict) and dumps:
+        each = [f"pid {d.get('pid')} signal {d.get('signal')}: {_kept(d)}" for d in dumps.get("dumps") or []
+                if isinstance(d, dict)]  # fmt: skip
+        said["coredumps"] = "; ".join([str(dumps.get("note") or ""), *each])
+    return said
+
+
+def _kept(dump: dict) -> str:
+    kept = str(dump.get("kept") or "")
+    return f"kept on the host at {kept}" if kept.startswith("/") else kept
+
+
+def _journal_header(unit: str, host: dict, journal_lines: int) -> str:
+    window = host.get("journal_window") if isinstance(host.get("journal_window"), dict) else {}
+    if not window.get("seconds"):
+        return f"journalctl --unit {unit} (last {window.get('lines', journal_lines)} lines)"
+    return (f"journalctl --unit {unit} --since {window.get('since')} (the last {window['seconds']} s, at most "
+            f"{window.get('lines')} lines and {window.get('bytes')} bytes, the newest)")  # fmt: skip
+
+
+def _coredump_text(host: dict) -> str:
+    dumps = host.get("coredumps") if isinstance(host.get("coredumps"), dict) else {}
+    if not dumps:
+        return ""
+    text = f"\n\n==== coredumpctl info: {dumps.get('note', '')}"
+    for dump in dumps.get("dumps") or []:
+        if isinstance(dump, dict):
+            text += f"\n{dump.get('info', '')}\ndump: {_kept(dump)}"
+            text += f" (sha256 {dump['sha256']})" if dump.get("sha256") else ""
+    return text
+
+
+def unit_checked(service: dict, mitigation_result) -> bool:
+    """Whether verify's unit read was a check (the unit active, the health command), as incident_phase's verify
+    decides: a read for the version alone is not one."""
+    if service.get("health_command"):
+        return not proved(mitigation_result, "health")
+    return not proved(mitigation_result, "unit") and not proved(mitigation_result, "health")
 
 
 __all__ = ["PHASES", "STATUSES", "outcome", "proved", "stability_window"]

@@ -209,6 +209,7 @@ def _actions(outcomes: dict) -> list[str]:
             lines.append(f"- Silence {_text(silence.get('id') or '-')}: {_text(silence.get('state', '?'))}")
         if outcome.get("evidence"):
             lines.append(f"- Evidence: {_code(outcome['evidence'])}")
+        lines += _host_evidence(outcome)
         lines += _notifications(outcome)
         lines.append("")
     return lines
@@ -257,6 +258,19 @@ def _diagnosis_queries(outcomes: dict) -> list[str]:
                 cells = [metric.get(c, "") for c in columns] + [_number(s.get("value"))]
                 lines.append("| " + " | ".join(_cell(_clip(c, 200)) for c in cells) + " |")
             lines.append("")
+    return lines
+
+
+def _host_evidence(outcome: dict) -> list[str]:
+    """The running version before and after, and the unit's core dumps (issue 23 item 3): data, escaped."""
+    lines = []
+    version = outcome.get("version")
+    if isinstance(version, dict) and version:
+        said = f"Version: {_clip(version.get('before'), 200)} -> {_clip(version.get('after'), 200)}"
+        lines.append(f"- {_text(said + ' (' + str(version.get('source') or '?') + ')')}")
+    diagnosed = outcome.get("diagnosis") if isinstance(outcome.get("diagnosis"), dict) else {}
+    if diagnosed.get("coredumps"):
+        lines.append(f"- {_text('Core dumps: ' + _clip(diagnosed['coredumps'], 600))}")
     return lines
 
 
