@@ -10,6 +10,7 @@ runs a playbook of the collection the way AWX runs a job (ansible-runner in the 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -35,8 +36,10 @@ def plugins(kind: str, suffix: str = ".py") -> set[str]:
 @pytest.fixture(scope="module")
 def image() -> str:
     assert shutil.which("podman"), "podman is needed: run scripts/setup"
+    # a second checkout on this machine (REMEDIATION_HOST_PREFIX) builds its own image, never retags this one's
+    env = {**os.environ, "EE_IMAGE": f"localhost/{host_name('incident-remediation-ee')}:{VERSION}"}
     built = subprocess.run([str(ROOT / "scripts" / "build-ee")], capture_output=True, text=True, timeout=1200,
-                           check=False)  # fmt: skip
+                           check=False, env=env)  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return built.stdout.strip().splitlines()[-1]
 
