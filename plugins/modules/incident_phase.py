@@ -13,7 +13,10 @@ description:
     which the C(incident_timeline) callback records. Runs inside the controller's worker, no module run.
   - C(acknowledge) declares the incident (O(plan), from the C(incident_plan) filter) and sets the service's
     context (C(_incident_service), C(_incident_evidence), the Prometheus and Alertmanager URLs, the silence's
-    comment, the start time) and the escalation ladder's start (C(_incident_ladder), the first rung next).
+    comment, the start time), the escalation ladder's start (C(_incident_ladder), the first rung next) and where
+    the running version is read (C(_incident_version), unit_evidence's
+    O(incident.remediation.unit_evidence#module:version) from the service's C(version_source); a source the
+    service cannot be read by fails the phase).
   - C(diagnose) with O(host) (the C(unit_evidence) read) turns a plan that acts into a diagnosis only when
     the unit is quarantined or the host could not be read (fails closed), and says so in the plan's decision.
     It keeps the evidence on the controller, C(logs.txt) and C(diagnosis.json) under
