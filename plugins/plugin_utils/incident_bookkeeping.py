@@ -187,6 +187,13 @@ def stability_window(service, plan) -> int:
         return 0
 
 
+def span(seconds: int) -> str:
+    """A window as the runbooks say it: 15 min, 1 h, 45 s."""
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"
+
+
 def stability(window: int, service: dict, plan: dict, ended: str, confirm) -> dict:
     """What the confirmation at the window's end checks (one range query per condition): the alert absent, each of
     the service's verify_queries held; where (Prometheus) and who is paged on a regression (incident_notify)."""
@@ -202,7 +209,7 @@ def stability(window: int, service: dict, plan: dict, ended: str, confirm) -> di
         for q in service.get("verify_queries") or [] if isinstance(q, dict) and q.get("query")
     ]  # fmt: skip
     return {
-        "window": window, "mitigated_at": ended, "due": due,
+        "window": window, "span": span(window), "mitigated_at": ended, "due": due,
         "prometheus_url": str(confirm.get("prometheus_url") or service.get("prometheus_url") or ""),
         "alert": {"name": alert.get("name", ""), "labels": alert.get("all_labels") or {}} if alert else {},
         "conditions": conditions, "notify": confirm.get("notify") or [],
@@ -357,7 +364,7 @@ def outcome(
     watch = stability(window, service, plan, ended, confirm) if window else {}
     if watch:
         state = "mitigated"
-    said = f"; stability window {window / 60:g} min: confirmation due at {watch['due'] or '?'}" if watch else ""
+    said = f"; stability window {watch['span']}: confirmation due at {watch['due'] or '?'}" if watch else ""
     result = mitigation_result if isinstance(mitigation_result, dict) and mitigation_result else None
     climbed = [rung for rung in ladder or [] if isinstance(rung, dict)]
     actions = ladder_actions(climbed) if climbed else list(result.get("steps") or []) if result else []

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from incident_remediation import stability
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import Metrics
@@ -230,12 +231,39 @@ class Dispatcher:
             ended = time.time()
             recorded = await asyncio.to_thread(outcomes, self.config, job["id"])
             self._end(job, {"state": state, "rc": rc, "reason": reason, "at": ended, "acted": acted(recorded)})
+            if any(o.get("status") == "mitigated" for o in recorded):  # watched over its window (stability.py)
+                await self._watch(job)
             self.metrics.observe_job(time.monotonic() - started)
             for outcome in recorded:
                 status = str(outcome.get("status") or "unknown")
                 self.metrics.inc("remediate_incidents_total", outcome=status, host=outcome["host"], route=job["route"])
             log.info("job %s: %s %s", job["id"], state, reason)
             return state
+
+    async def _watch(self, job: dict) -> None:
+        """Schedule the confirmation of each mitigated incident of the job at its window's end (in the journal: a
+        receiver that restarts runs it; an operator's remediate run is confirmed by a receiver or by hand)."""
+        try:
+            await asyncio.to_thread(stability.schedule_job, self.config, self.journal, job)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("job %s: its mitigated incidents could not be scheduled for their stability confirmation (%s):"
+                      " confirm them by hand (remediate confirm INCIDENT)", job["id"], exc)  # fmt: skip
+
+    async def keep_confirming(self) -> None:
+        """The receiver's background task: the confirmations due (their window over, and a grace for Prometheus'
+        last evaluations), one at a time in a worker thread, each claimed first (never two processes at once)."""
+        while True:
+            await asyncio.sleep(stability.POLL_SECONDS)
+            if self.stopping:
+                continue
+            try:
+                due = self.journal.due_confirmations(time.time() - stability.GRACE_SECONDS)
+                for row in due:
+                    state = await asyncio.to_thread(stability.run, self.config, self.journal, row)
+                    if state in stability.ENDS:
+                        self.metrics.inc("remediate_confirmations_total", outcome=state)
+            except Exception:  # never end silently: the next round tries again
+                log.exception("confirming the stability windows failed")
 
     async def _stop_playbook(self, job: dict, when: str = "") -> str:
         """Stop what is left of the job's playbook; what to add to its reason ('' when nothing was left)."""
@@ -308,6 +336,9 @@ class Dispatcher:
         playbooks is stopped first, and the outcomes they recorded are said; then queued ones run. Only the
         jobs of processes that are gone (journal.recover): an operator's live `remediate run` is its own."""
         interrupted, queued = self.journal.recover()
+        for row in self.journal.recover_confirmations():  # their process is gone mid-confirmation: again (a read)
+            log.warning("incident %s on %s: its stability confirmation was under way when its process stopped: "
+                        "scheduled again", row["incident_id"], row["host"])  # fmt: skip
         if hasattr(self.execute, "resume"):  # AWX runs them on: each is followed to its end, not interrupted
             for job in interrupted:
                 self.journal.set_state(job["id"], "running", at=job["started"])

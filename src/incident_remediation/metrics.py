@@ -15,7 +15,10 @@ HELP = {
     "remediate_incidents_total": "Incident outcomes the jobs recorded, by host, route and outcome (resolved, failed,"
     " refused, unreachable, ...).",
     "remediate_requests_rejected_total": "Requests refused whole (none of their alerts recorded), by reason.",
+    "remediate_confirmations_total": "Stability windows confirmed at their end, by outcome (resolved: stable;"
+    " regressed: the alert back or a condition not held inside the window).",
 }
+CONFIRMED = ("resolved", "regressed")  # stability.ENDS
 
 
 class Metrics:
@@ -26,6 +29,8 @@ class Metrics:
         self.duration_buckets = [0] * len(BUCKETS)
         for reason in REJECTED:  # at 0 from the start, so the first rejection is an increase() an alert sees
             self.counters[("remediate_requests_rejected_total", (("reason", reason),))] = 0
+        for outcome in CONFIRMED:  # the first regression too
+            self.counters[("remediate_confirmations_total", (("outcome", outcome),))] = 0
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         key = (name, tuple(sorted(labels.items())))

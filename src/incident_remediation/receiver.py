@@ -161,7 +161,8 @@ def make_app(dispatcher: Dispatcher, token: str) -> web.Application:
         # the first listing before the first alert (off the loop): alerts are decided on it, never list themselves
         await asyncio.to_thread(dispatcher.inventory.keep_fresh)
         loop = asyncio.get_running_loop()
-        catching_up.extend([loop.create_task(dispatcher.keep_up()), loop.create_task(dispatcher.keep_clean())])
+        catching_up.extend([loop.create_task(dispatcher.keep_up()), loop.create_task(dispatcher.keep_clean()),
+                            loop.create_task(dispatcher.keep_confirming())])  # fmt: skip
 
     async def stop(_app: web.Application) -> None:
         for task in catching_up:

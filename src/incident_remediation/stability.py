@@ -32,6 +32,7 @@ from incident_remediation.journal import Journal, alive
 from incident_remediation.runner import collection_module, timelines
 
 log = logging.getLogger("incident_remediation")
+ENDS = ("resolved", "regressed")  # what a confirmation makes of a mitigated incident
 POLL_SECONDS = 2.0  # how often the receiver looks for confirmations that are due
 GRACE_SECONDS = 5.0  # after the window's end: Prometheus has evaluated its rules up to it
 RETRY_SECONDS = 30.0  # a confirmation that could not ask Prometheus is tried again this much later
@@ -122,7 +123,7 @@ def confirm(stability: dict) -> tuple[str, str, list[dict]]:
     window = float(stability["window"])
     end = start + window
     url = str(stability.get("prometheus_url") or "")
-    minutes = f"{window / 60:g} min"
+    minutes = str(stability.get("span") or f"{window:g} s")  # the record's own words for it (15 min, 1 h)
     if not url:
         return "regressed", (f"not proved stable over {minutes}: no Prometheus URL is known, so whether the alert "
                              "stayed away was not checked; people must look"), []  # fmt: skip
@@ -260,7 +261,8 @@ def regression_reason(row: dict, alert, starts: float | None) -> str:
     """Why a firing inside the window is a regression, said once."""
     when = utc(starts) if starts is not None else utc(time.time())
     after = (starts if starts is not None else time.time()) - row["mitigated"]
-    return (f"regressed within its stability window of {row['seconds'] / 60:g} min: {alert.name} fired again "
+    span = (json.loads(row["record"]).get("stability") or {}).get("span") or f"{row['seconds']:g} s"
+    return (f"regressed within its stability window of {span}: {alert.name} fired again "
             f"(started {when}, {max(after, 0) / 60:.1f} min after it was mitigated); paged, nothing runs again: the "
             "mitigation did not hold, people decide (the runbooks escalate)")  # fmt: skip
 

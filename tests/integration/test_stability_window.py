@@ -13,14 +13,19 @@ remove silences if stable", seed 003 "wait 10 minutes"), windows shortened to se
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible_collections.incident.remediation.plugins.plugin_utils.incident_bookkeeping import outcome
-from monitoring import Exporter, Prometheus
+from hosts import host_name, image_exists
+from monitoring import Exporter, Prometheus, free_port
+from stack import running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 REMEDIATE = str(ROOT / ".venv" / "bin" / "remediate")
@@ -98,19 +103,144 @@ def test_by_hand_the_window_is_confirmed_stable_or_regressed_with_one_query_per_
     prometheus.wait_for('stability_up{unit="blip"} == 1')
     done = remediate(config, "confirm", "INC-STEADY", "--timeline-dir", str(incidents), "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "h1: resolved - stable 0.1 min: ALERTS of StabilityDown" in done.stdout
+    assert "h1: resolved - stable 6 s: ALERTS of StabilityDown" in done.stdout
     assert "held at every 1 s" in done.stdout
     said = [json.loads(line) for line in steady.read_text().splitlines()][-1]
     assert said["event"] == "stability" and said["data"]["status"] == "resolved"
-    assert "resolved - verified healthy; stability window 0.1 min" in (steady.parent / "report.md").read_text()
+    assert "resolved - verified healthy; stability window 6 s" in (steady.parent / "report.md").read_text()
     again = remediate(config, "confirm", "INC-STEADY", "--timeline-dir", str(incidents))
-    assert again.returncode == 0 and "h1: resolved - stable 0.1 min" in again.stdout
+    assert again.returncode == 0 and "h1: resolved - stable 6 s" in again.stdout
     assert len(steady.read_text().splitlines()) == 3, "confirming twice records nothing the second time"
     regressed = remediate(config, "confirm", "INC-BLIP", "--timeline-dir", str(incidents), "--wait")
     assert regressed.returncode == 1, regressed.stdout + regressed.stderr
-    assert (
-        "h1: regressed - regressed within its stability window of 0.1 min: ALERTS of StabilityDown" in regressed.stdout
-    )
+    assert "h1: regressed - regressed within its stability window of 6 s: ALERTS of StabilityDown" in regressed.stdout
     assert "present in the window" in regressed.stdout and "firing" in regressed.stdout
     assert 'min(stability_up{unit="blip"}) > 0.5: not held: 0 at' in regressed.stdout
     assert [json.loads(line) for line in blip.read_text().splitlines()][-1]["data"]["status"] == "regressed"
+
+
+# --- 2. the whole stack: a real incident, the receiver's schedule ---------------------------------------------------
+
+
+class Channel:
+    """A Slack-compatible incoming webhook on loopback: every message the incident channel posts."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        channel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                channel.messages.append(json.loads(body)["text"])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages if text in m]
+            if found:
+                return found[-1]
+            time.sleep(0.2)
+        raise AssertionError(f"no message with {text!r} within {timeout} s: {self.messages}")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not image_exists():
+        pytest.fail("the test image is missing: run scripts/build-target-image")
+    work = tmp_path_factory.mktemp("stability-stack")
+    channel = Channel()
+    (work / "hook").write_text(channel.url)
+    try:
+        with running_stack(work, free_port(), name=host_name("stability-e2e")) as running:
+            running.notify = [{"kind": "slack", "name": "ops", "url_file": str(work / "hook")}]
+            running.channel = channel
+            yield running
+    finally:
+        channel.stop()
+
+
+def with_window(stack, seconds: int) -> None:
+    """The service's stability window in its description (the inventory every job reads), and the incident channel."""
+    path = stack.inventory.parent / "group_vars" / "demo_app.yml"
+    described = yaml.safe_load(path.read_text())
+    described["services"]["demo-app"]["stability"] = {"window": seconds}
+    described["incident_notify"] = stack.notify
+    path.write_text(yaml.safe_dump(described, sort_keys=False))
+
+
+def confirmation(stack, incident: str) -> dict | None:
+    db = sqlite3.connect(str(stack.work / "data" / "journal.sqlite"), timeout=10)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute("SELECT * FROM confirmations WHERE incident_id = ?", (incident,)).fetchall()
+    finally:
+        db.close()
+    return dict(rows[0]) if rows else None
+
+
+def wait_confirmation(stack, incident: str, states: tuple, timeout: float = 40) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = confirmation(stack, incident)
+        if row and row["state"] in states:
+            return row
+        time.sleep(0.3)
+    raise AssertionError(f"{incident}: confirmation not {states} in {timeout} s: {confirmation(stack, incident)}\n"
+                         f"{stack.receiver.log.read_text()[-3000:]}")  # fmt: skip
+
+
+def wait_event(incident, kind: str, timeout: float = 10) -> list[dict]:
+    """The incident's timeline once its last event is ``kind`` (the journal's end is written first, then the
+    incident channel is told, then the timeline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = incident.events()
+        if events[-1]["event"] == kind:
+            return events
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event at the end of the timeline: {[e['event'] for e in events]}")
+
+
+def test_a_mitigated_incident_is_confirmed_by_the_receiver_at_its_windows_end_also_after_a_restart(stack):
+    with_window(stack, 10)
+    stack.since = {j["id"] for j in stack.jobs()}
+    stack.host.crash()
+    incident = stack.run_incident("DemoAppDown", timeout=120)
+    assert incident.job["state"] == "succeeded", incident.log()
+    record = incident.outcome()
+    assert record["status"] == "mitigated", record
+    assert "stability window 10 s: confirmation due at" in record["reason"]
+    assert incident.silence_state_now() == ["expired"], "no silence over the window: a regression must page"
+    stack.channel.wait_for("mitigated, watched over its stability window")
+    scheduled = wait_confirmation(stack, incident.job["incident_id"], ("scheduled",), timeout=5)
+    assert scheduled["job_id"] == incident.job["id"] and scheduled["fingerprint"]
+    stack.receiver.kill()  # down over the window's end: the next start confirms it
+    time.sleep(max(scheduled["due"] + 6 - time.time(), 0))
+    assert confirmation(stack, incident.job["incident_id"])["state"] == "scheduled"
+    stack.receiver.start()
+    done = wait_confirmation(stack, incident.job["incident_id"], ("resolved", "regressed"), timeout=20)
+    assert done["state"] == "resolved", done
+    assert done["reason"].startswith("stable 10 s: ALERTS of DemoAppDown"), done["reason"]
+    assert "resolved: stable 10 s" in stack.channel.wait_for("stable 10 s")
+    events = wait_event(incident, "stability")
+    assert events[-1]["data"]["status"] == "resolved"
+    assert events[-1]["data"]["notifications"][0]["status"] == "ok"
+    again = remediate(stack.receiver.config, "confirm", incident.job["incident_id"])
+    assert again.returncode == 0 and "resolved - stable 10 s" in again.stdout, again.stdout + again.stderr
+    assert len(incident.events()) == len(events), "confirmed once, whoever asks again"

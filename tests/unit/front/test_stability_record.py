@@ -48,7 +48,8 @@ def test_a_service_with_a_window_is_mitigated_and_the_record_says_what_the_confi
     assert done["verification"], "the verification evidence is kept for a mitigated incident"
     assert done["silence"]["state"] == "expired"
     assert done["stability"] == {
-        "window": 900, "mitigated_at": "2026-12-01T23:00:00+00:00", "due": "2026-12-01T23:15:00+00:00",
+        "window": 900, "span": "15 min", "mitigated_at": "2026-12-01T23:00:00+00:00",
+        "due": "2026-12-01T23:15:00+00:00",
         "prometheus_url": "http://127.0.0.1:9090",
         "alert": {"name": "DemoAppDown", "labels": {"alertname": "DemoAppDown", "instance": "h:8080"}},
         "conditions": [{"query": "sum(rate(ok[1m]))", "comparison": ">", "threshold": 0.99, "interval": 5}],
