@@ -20,6 +20,7 @@ import pytest
 import yaml
 from ansible_collections.incident.remediation.plugins.filter.incident_plan import incident_plan
 from ansible_collections.incident.remediation.plugins.module_utils.mitigations import OPTIONS
+from ansible_collections.incident.remediation.plugins.modules.prometheus_query import _CONDITION_OPTIONS, query_problem
 
 from incident_remediation import config as config_module
 from incident_remediation.routing import decide
@@ -298,7 +299,10 @@ def test_the_description_has_what_its_ladders_need(pack):
         assert "{{ inventory_hostname }}" in query["query"] or "_global" in query["query"], (
             f"scoped to the host the alert names: {query['query']}"
         )
-    assert len(service.get("diagnosis_queries", [])) <= 10  # prometheus_query's bound
+    # the diagnosis queries as prometheus_query takes them (names, count, no condition): its own check
+    params = {**dict.fromkeys(_CONDITION_OPTIONS), "queries": service.get("diagnosis_queries", []),
+              "max_series": DEFAULTS["incident_diagnosis_max_series"], "max_text": 200}  # fmt: skip
+    assert query_problem(params) == ""
     assert group_vars["incident_silence_on_failure"] == "expire", "a failed mitigation pages people at once"
     for level in group_vars["incident_severity_levels"].values():
         assert level in ("P0", "P1", "P2", "P3")
