@@ -207,7 +207,7 @@ def test_oneiric_remote_sync_works_with_the_proxy_in_the_environment(demo):
 
 # -- omniroute (seed 001) ----------------------------------------------------------------------------------
 
-ROUTED = 'omniroute_http_requests_total{route="/v1/responses",method="POST",status="%s"}'
+ROUTED = 'omniroute_http_requests_total{route="/v1/responses",method="POST",code="%s"}'
 FAST_BUCKET = 'omniroute_http_request_duration_seconds_bucket{route="/v1/responses",le="0.2"}'
 ALL_BUCKET = 'omniroute_http_request_duration_seconds_bucket{route="/v1/responses",le="+Inf"}'
 
@@ -229,7 +229,7 @@ def test_omniroute_exposes_its_api_its_slo_metrics_and_an_audit_log(demo, tmp_pa
     for name in (ROUTED % "500", ROUTED % "502", FAST_BUCKET, "omniroute_http_request_duration_seconds_count"
                  '{route="/v1/responses"}', 'omniroute_provider_up{provider="openai"}',
                  'omniroute_provider_active{provider="anthropic"}', 'omniroute_build_info{version="1.0.0"}',
-                 'omniroute_provider_requests_total{provider="openai",outcome="timeout"}',
+                 'omniroute_provider_requests_total{provider="openai",outcome="error"}',
                  "omniroute_db_integrity_ok", "omniroute_audit_log_gap"):  # fmt: skip
         assert name in metrics, name
     assert metrics[ROUTED % "500"] == 0 and metrics["omniroute_audit_log_gap"] == 0
@@ -306,8 +306,9 @@ def test_omniroute_audit_log_gap_is_a_data_incident_that_switching_back_does_not
     app.request("/v1/responses", {})
     faults(app, audit_log_gap=False)
     app.request("/v1/responses", {})
-    health = wait_for(lambda: (h := app.get("/health")[1])["status"] == "degraded" and h)
-    assert health["database"]["state"] == "audit-gap" and "audit log: 1 missing rows of 4" in health["reasons"]
+    health = wait_for(lambda: (h := app.get("/health")[1])["database"]["audit_rows"] == 3 and h)
+    assert health["status"] == "degraded" and health["database"]["state"] == "audit-gap"
+    assert "audit log: 1 missing rows of 4" in health["reasons"]
     assert app.metrics()["omniroute_audit_log_gap"] == 1
 
 
@@ -346,8 +347,8 @@ def test_supervisor_health_has_the_runbooks_fields_and_the_link_through_the_rela
     metrics = supervisor.metrics()
     assert metrics["supervisor_dashboard_link_connected"] == 1
     assert metrics["supervisor_control_loop_iterations_total"] > 0
-    for name in ('supervisor_children{state="running"}', 'supervisor_child_restarts_total{child="worker-1"}',
-                 "supervisor_restart_budget_tokens", "supervisor_uptime_seconds",
+    for name in ("supervisor_children_running", "supervisor_children_failed", "supervisor_restart_budget_tokens",
+                 'supervisor_child_restarts_total{child="worker-1"}', "supervisor_uptime_seconds",
                  "supervisor_control_loop_iterations_per_second"):  # fmt: skip
         assert name in metrics, name
     assert relay.metrics()['relay_pings_total{outcome="success"}'] >= 1
@@ -413,6 +414,7 @@ def test_a_child_crash_loop_spends_the_budget_and_the_child_stays_quarantined(de
     assert (child["state"], child["restart_count"]) == ("quarantined", 5)
     assert health["children"] == {"running": 2, "failed": 1, "target_count": 3}
     assert supervisor.metrics()['supervisor_child_restarts_total{child="worker-1"}'] == 5
+    assert supervisor.metrics()["supervisor_children_failed"] == 1
     faults(supervisor, child_crash_loop=False)
     time.sleep(0.3)
     assert supervisor.get("/health")[1]["child_runtime_records"][0]["state"] == "quarantined"
