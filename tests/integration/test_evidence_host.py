@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
-from hosts import PLAYBOOK, PodmanHost, ansible_env, deploy, host_name, image_exists, playbook, write_inventory
+from hosts import PLAYBOOK, ROOT, PodmanHost, ansible_env, deploy, host_name, image_exists, playbook, write_inventory
 from monitoring import free_port
 
 pytestmark = [
@@ -152,3 +153,26 @@ def test_the_incident_records_the_version_before_and_after_the_journal_window_an
     report = (folder / "report.md").read_text()
     assert "- Version: 1.1.0 -> 1.0.0 (symlink /opt/demo-app/current)" in report, report
     assert "- Core dumps: 1 core dump(s) of demo-app.service" in report
+
+
+def test_a_restart_incident_of_a_service_naming_no_version_source_costs_nothing_more(host):
+    """docs/benchmarks: a restart incident runs 15 tasks and reaches the host twice; the evidence adds no task."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from benchlib import timeline_tasks  # noqa: PLC0415
+
+    server, name = host["host"], "INC-EVIDENCE-2"
+    plain = write_inventory(host["work"] / "plain", [HOST], {})  # the demo as inventories/test describes it
+    server.crash()
+    incidents = host["work"] / name
+    done = playbook(plain, "incident.remediation.restart", "--limit", HOST, "-e", "service=demo-app",
+                    "-e", f"incident_id={name}", "-e", f"incident_evidence_dir={incidents}",
+                    INCIDENT_TIMELINE_DIR=str(incidents))  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]
+    tasks = timeline_tasks(incidents / name / "timeline.jsonl")
+    assert tasks["run"] == 15 and tasks["reached_host"] == 2, tasks
+    outcome = next(json.loads(line)["data"] for line in (incidents / name / "timeline.jsonl").read_text().splitlines()
+                   if json.loads(line)["event"] == "outcome")  # fmt: skip
+    assert outcome["status"] == "resolved" and "version" not in outcome
+    assert (
+        "journalctl --unit demo-app.service --since " in (incidents / name / HOST / "diagnose" / "logs.txt").read_text()
+    )
