@@ -10,7 +10,9 @@ added later is found by the glob; EXPECTED must then say its runbook's ladders."
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -324,3 +326,26 @@ def test_the_descriptions_queries_are_promql_promtool_accepts(pack, tmp_path):
                           timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(rules)} rules found" in done.stdout
+
+
+@pytest.mark.parametrize("pack", PACKS, ids=pack_id)
+def test_the_docs_plan_command_prints_the_runbooks_ladder(pack, tmp_path):
+    """The doc's "What an alert would do", as written: real Ansible templates the group_vars and plans the alert."""
+    doc = doc_of(pack)
+    section = re.search(r"^## What an alert would do\n(.*?)(?=^## )", doc, re.S | re.M)
+    assert section, "the doc has no '## What an alert would do' section"
+    (tmp_path / "plan.json").write_text(re.search(r"<<'END'\n(.*?)\nEND\n", section.group(1), re.S).group(1))
+    command = re.search(r"^(ansible -i .*?)\n```", section.group(1), re.S | re.M).group(1).replace("\\\n", " ")
+    argv = shlex.split(command.replace("@plan.json", f"@{tmp_path / 'plan.json'}"))
+    environment = {
+        **os.environ,
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+    }
+    done = subprocess.run([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (result,) = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"].values()
+    alert = json.loads((tmp_path / "plan.json").read_text())["alert"]["labels"]["alertname"]
+    assert result["msg"]["act"] and result["msg"]["service"] == pack.name, result["msg"]["decision"]
+    assert [given(rung) for rung in result["msg"]["ladder"]] == EXPECTED[pack.name][alert]
