@@ -110,10 +110,14 @@ def first_host(pack: Path) -> str:
     return next(iter(hosts))
 
 
+def instance_of(pack: Path) -> str:
+    """The instance label the scrape gives the first host: host:port, the port the group_vars say."""
+    return f"{first_host(pack)}:{service_of(pack)[2][f'{pack.name}_port']}"
+
+
 def synthetic_alert(pack: Path, rule: dict) -> dict:
     """The alert Alertmanager would send for the rule on the pack's first host: the rule's labels, the scrape's."""
-    port = re.search(r":(\d+)/", service_of(pack)[1]["metrics_url"]).group(1)
-    labels = {"alertname": rule["alert"], "instance": f"{first_host(pack)}:{port}", "job": pack.name,
+    labels = {"alertname": rule["alert"], "instance": instance_of(pack), "job": pack.name,
               **rule["labels"]}  # fmt: skip
     if "provider" in rule["expr"]:
         labels["provider"] = "openai"
@@ -298,7 +302,7 @@ def test_the_description_has_what_its_ladders_need(pack):
     if "rollback" in rungs:
         assert service["rollback_strategy"] == ROLLBACK_STRATEGY[pack.name]
     for query in service.get("verify_queries", []) + service.get("diagnosis_queries", []):
-        assert "{{ inventory_hostname }}" in query["query"] or "_global" in query["query"], (
+        assert f"{{{{ {pack.name}_instance }}}}" in query["query"] or "_global" in query["query"], (
             f"scoped to the host the alert names: {query['query']}"
         )
     # the diagnosis queries as prometheus_query takes them (names, count, no condition): its own check
@@ -316,8 +320,8 @@ def test_the_descriptions_queries_are_promql_promtool_accepts(pack, tmp_path):
     _, service, _ = service_of(pack)
     queries = [q["query"] for q in service.get("verify_queries", []) + service.get("diagnosis_queries", [])]
     queries += [service["memory"][key] for key in ("instances_query", "leak_query") if key in service.get("memory", {})]
-    host = first_host(pack)
-    rules = [{"record": f"pack:query_{number}", "expr": query.replace("{{ inventory_hostname }}", host)}
+    scoped = f"{{{{ {pack.name}_instance }}}}"
+    rules = [{"record": f"pack:query_{number}", "expr": query.replace(scoped, instance_of(pack))}
              for number, query in enumerate(queries)]  # fmt: skip
     (tmp_path / "queries.yml").write_text(yaml.safe_dump({"groups": [{"name": "queries", "rules": rules}]}))
     promtool = shutil.which("promtool")
