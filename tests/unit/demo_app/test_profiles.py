@@ -494,6 +494,24 @@ def test_genesis_latency_puts_the_p95_above_200_ms_until_reverted(demo):
     assert app.metrics()[P95_BUCKET] == 1
 
 
+def test_genesis_slow_decomposition_is_cured_by_the_htdag_cache_in_the_config(demo):
+    """Seed 003 HighLatencyP95 scenario A: htdag.cache_enabled true (+ restart), as the pack's config_change."""
+    app = profile_app(demo, "genesis", traffic_per_second=0.0)
+    faults(app, decomposition_slow_ms=250)
+    app.request("/")
+    assert (app.metrics()[P95_BUCKET], app.metrics()[ALL_OPS]) == (0, 1)
+    assert app.get("/health")[1]["htdag"] == {"cache_enabled": False, "cache_ttl_seconds": 3600}
+    app.stop()
+    settings = {"htdag": {"cache_enabled": True, "cache_ttl_seconds": 3600},
+                "halo": {"rule_indexing": True, "agent_pool_enabled": True, "batch_routing": True}}  # fmt: skip
+    app.write_config({"profile": "genesis", "traffic_per_second": 0.0, "faults": {"decomposition_slow_ms": 250},
+                      **settings})  # fmt: skip
+    app.start()
+    app.request("/")
+    assert app.metrics()[P95_BUCKET] == 1, "cached decompositions: within 200 ms"
+    assert app.get("/health")[1]["halo_optimizations"] == settings["halo"]
+
+
 def test_genesis_test_pass_rate_is_switchable(demo):
     app = profile_app(demo, "genesis")
     faults(app, test_pass_rate=0.9)
