@@ -56,7 +56,7 @@ EXPECTED: dict[str, dict[str, list | None]] = {
     "omniroute": {  # seed 001: 0:12 mitigate first; 4.1-4.3
         "OmniRouteErrorBudgetBurnFast": [("rollback", {"force": True})],
         "OmniRouteErrorBudgetBurnSlow": [("rollback", {"force": True})],
-        "OmniRouteHealthPingFailing": [("rollback", {"force": True})],
+        "OmniRouteHealthPingFailing": [("rollback", {})],  # only when the replica is unhealthy on the host
         "OmniRouteProviderDown": [
             ("config_change", {"api_url": PROVIDER_URL, "body": {"isActive": False}, "apply": "none"}),
         ],
