@@ -292,6 +292,10 @@ def test_omniroute_auth_layer_broken_fails_every_request_and_empties_the_policie
     faults(app, auth_broken=True)
     assert app.request("/v1/responses", {})[0] == 500
     assert app.get("/api/settings/authz-inventory")[1] == {"policies_active": []}
+    assert (
+        app.metrics()['omniroute_http_requests_total{route="/api/settings/authz-inventory",method="GET",code="200"}']
+        == 1
+    )
     assert "authz: policies_active is empty" in app.get("/health")[1]["reasons"]
     assert app.get("/api/health/ping")[0] == 503
     faults(app, auth_broken=False)
