@@ -8,10 +8,13 @@ to revert, or, where the runbook leaves it to a human, shown not to heal by itse
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import demo_config
 import pytest
+import yaml
 
 FAST = {"tick_seconds": 0.1, "traffic_per_second": 50.0}
 
@@ -524,3 +527,52 @@ def test_genesis_test_pass_rate_is_switchable(demo):
     assert app.get("/health")[1]["status"] == "ready", "a failing suite is not a down service"
     faults(app, test_pass_rate=1.0)
     assert app.metrics()["genesis_test_pass_rate"] == 1
+
+
+# -- the packs (inventories/<system>/) read what the profiles expose -----------------------------------------
+
+PACKS = Path(__file__).resolve().parents[3] / "inventories"
+METRIC = re.compile(r"\b((?:oneiric|omniroute|supervisor|genesis)_[a-z0-9_]+)(\{[^}]*\})?")
+EQUALS = re.compile(r'([a-z_]+)\s*=\s*"([^"]*)"')
+JINJA = re.compile(r"\{\{.*?\}\}")  # the service description's own variables ({{ oneiric_instance }})
+
+
+def pack_queries(system: str) -> list[str]:
+    """Every PromQL expression of a pack: its rules' expr and every *query of its service description."""
+    rules = yaml.safe_load((PACKS / system / "prometheus" / "rules.yml").read_text())
+    found = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str) and str(key).endswith("query"):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load((PACKS / system / "group_vars" / f"{system}.yml").read_text()))
+    return found
+
+
+@pytest.mark.parametrize(("system", "config"), [
+    ("oneiric", {}), ("omniroute", {}), ("genesis", {}), ("supervisor", {"relay_url": "http://127.0.0.1:9/ping"}),
+])  # fmt: skip
+def test_every_metric_and_label_value_a_pack_queries_is_one_its_profile_exposes(demo, tmp_path, system, config):
+    """The names in inventories/<system>/ (rules and service description) against the running profile:
+    a series of that name, and of that value for each label matched by equality (instance and job are
+    Prometheus'); a rename on either side fails here."""
+    app = profile_app(demo, system, **config, **({"data_dir": str(tmp_path / "d")} if system == "omniroute" else {}))
+    time.sleep(0.3)
+    exposed = app.metrics()
+    wanted = {(m.group(1), label, value) for query in pack_queries(system)
+              for m in METRIC.finditer(JINJA.sub('""', query))
+              for label, value in [("", ""), *EQUALS.findall(m.group(2) or "")]
+              if label not in ("instance", "job")}  # fmt: skip
+    assert {name for name, _, _ in wanted}, f"no {system}_* metric found in the pack"
+    missing = sorted(
+        (name, label, value) for name, label, value in wanted
+        if not any(series.split("{")[0] == name and (not label or f'{label}="{value}"' in series) for series in exposed)
+    )  # fmt: skip
+    assert missing == [], missing
