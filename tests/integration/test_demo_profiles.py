@@ -58,8 +58,10 @@ def inventory(folder: Path) -> Path:
         for name, (unit, profile, port, config) in UNITS.items()
     }  # fmt: skip
     hosts["supervisor"]["demo_app_unit_wants"] = ["relay.service"]
-    # genesis from git: 1.0.0 on deployment-stable, the tree at 1.1.0 (the others unpack 1.1.0 only)
-    hosts["genesis"].update(demo_app_deployment="git", demo_app_releases=[{"version": "1.0.0"}, {"version": "1.1.0"}])
+    # genesis from git: 1.0.0 on deployment-stable, the tree at 1.1.0 (the others but omniroute unpack 1.1.0 only)
+    both = [{"version": "1.0.0"}, {"version": "1.1.0"}]
+    hosts["genesis"].update(demo_app_deployment="git", demo_app_releases=both)
+    hosts["omniroute"]["demo_app_releases"] = both  # its bin/rollback.sh has a release to go back to
     folder.mkdir(parents=True, exist_ok=True)
     tree = {"all": {"hosts": hosts}}
     (folder / "hosts.yml").write_text(yaml.safe_dump(tree, sort_keys=False))
@@ -174,3 +176,23 @@ def test_genesis_runs_from_a_git_working_tree_with_its_health_check_script(host)
     stopped = server.sh("/opt/genesis-orchestration/scripts/health_check.sh", check=False)
     assert stopped.returncode == 1 and stopped.stdout.startswith("health check:"), stopped
     server.sh("systemctl start genesis-orchestration.service")
+
+
+def test_omniroute_rolls_back_with_its_script_and_snapshots_its_database(host):
+    """The omniroute pack's rollback_command (bin/rollback.sh VERSION) and snapshot_command (bin/snapshot-data.sh)."""
+    server = host
+    refused = server.sh("/opt/omniroute/bin/rollback.sh 9.9.9", check=False)
+    assert refused.returncode == 2 and "no release 9.9.9" in refused.stderr, refused
+    assert server.sh("readlink /opt/omniroute/current").stdout.strip() == "releases/1.1.0", "nothing changed"
+    snapshot = server.sh("/opt/omniroute/bin/snapshot-data.sh").stdout.strip()
+    check = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])"
+    assert server.sh(f'python3 -c "{check}" {snapshot}').stdout.strip() == "ok", snapshot
+    assert server.sh("/opt/omniroute/bin/rollback.sh v1.0.0").stdout.strip() == "rolled back to 1.0.0"
+    deadline = time.monotonic() + 15
+    while health(server, 8102).get("version") != "1.0.0" and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert json.loads(get(server, 8102, "/api/system/version"))["version"] == "1.0.0"
+    server.sh("/opt/omniroute/bin/rollback.sh 1.1.0")  # back as deployed, for the tests after this one
+    deadline = time.monotonic() + 15
+    while health(server, 8102).get("version") != "1.1.0" and time.monotonic() < deadline:
+        time.sleep(0.25)
