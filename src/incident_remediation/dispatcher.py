@@ -33,7 +33,7 @@ log = logging.getLogger("incident_remediation")
 CATCH_UP_SECONDS = 10  # how often the receiver tries again to write the job states it holds
 RETENTION_SECONDS = 3600  # how often the receiver purges what is older than retention_days
 CLOCK_SKEW = 300  # seconds an alert's startsAt may lie ahead of this clock and still name its episode
-VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved", "stale")
+VERDICTS = ("accepted", "deduped", "cooldown", "refused", "cancelled", "resolved", "stale", "regressed")
 DID_NOT_ACT = ("diagnosed", "checked", "refused")  # incident outcomes of a run that changed nothing on its host
 Execute = Callable[[Config, dict], tuple[str, int, str]]
 
@@ -78,6 +78,7 @@ class Dispatcher:
         self.retrying: set[str] = set()  # unstarted jobs scheduled again, not yet tried
         self.stopping = False  # set by stop(): no job starts any more
         self.users: dict[str, int] = {}  # target -> its scheduled jobs not ended: its lock is kept while any
+        self.paging: set[asyncio.Task] = set()  # regressions being told to the incident channel
 
     # --- decisions (synchronous: committed before the answer) ---------------------------------------
     def explain(self, alert: Alert) -> tuple[Decision, Verdict]:
@@ -112,6 +113,9 @@ class Dispatcher:
             why = (f"it was resolved (received {utc(over['received'])}, less than stale_window {window:g} s ago)"
                    if over["starts"] == starts else f"a newer episode started {utc(over['starts'])}")  # fmt: skip
             return verdict("stale", f"the episode that started {utc(starts)} is over: {why}; nothing runs")
+        regression = self._regression(alert, starts)
+        if regression:
+            return verdict("regressed", *regression)
         active = self.journal.active_job(alert.fingerprint)
         if active:
             return verdict("deduped", f"job {active['id']} is {active['state']} for this alert", active["id"])
@@ -120,6 +124,19 @@ class Dispatcher:
             return verdict("cooldown", f"{route} ran on {decision.target} {decision.route.cooldown - waited:.0f} s "
                                        f"ago (cooldown {decision.route.cooldown:g} s)")  # fmt: skip
         return verdict("accepted", ahead)
+
+    def _regression(self, alert: Alert, starts: float | None) -> tuple[str, str] | None:
+        """(reason, job id) when this firing is a regression of a mitigated incident in its stability window: the
+        mitigation did not hold, so people are paged at once and the ladder does not run again; or when it is the
+        same regressing episode sent again (paged once, nothing runs). None otherwise."""
+        watched = self.journal.watching(alert.fingerprint)
+        if watched:
+            return stability.regression_reason(watched, alert, starts), watched["job_id"]
+        paged = self.journal.regressed_episode(alert.fingerprint, starts)
+        if paged:
+            return (f"this episode already regressed incident {paged['incident_id']} on {paged['host']} (paged); "
+                    "nothing runs"), paged["job_id"]  # fmt: skip
+        return None
 
     def _cooldown_left(self, route: str, target: str) -> float:
         last = self.journal.last_finished(route, target)
@@ -132,7 +149,7 @@ class Dispatcher:
         cancels) are one transaction, committed (one fsync) before the answer; an alert sees the rows of the
         ones before it. When the journal cannot take them (sqlite3.Error: a full disk) or they would queue
         more than max_queued jobs (QueueFull), none is recorded or started, and the error is raised."""
-        verdicts = []
+        verdicts, regressed = [], []
         self.catch_up()
         with self.journal.transaction():
             for alert in alerts:
@@ -148,6 +165,10 @@ class Dispatcher:
                     self.journal.follow_episode(verdict.job_id, episode_start(alert.starts_at))  # the older is stale)
                 elif verdict.verdict == "cancelled":
                     self.journal.set_state(verdict.job_id, "cancelled", reason=verdict.reason)
+                elif verdict.verdict == "regressed":
+                    watched = self.journal.watching(alert.fingerprint)
+                    if watched and self.journal.regress(watched["id"], verdict.reason, episode_start(alert.starts_at)):
+                        regressed.append((watched, verdict.reason))
                 self.journal.record_alert(alert, verdict.verdict, verdict.reason, verdict.route, verdict.job_id,
                                           starts=episode_start(alert.starts_at),
                                           ends=instant(alert.ends_at))  # fmt: skip
@@ -158,11 +179,26 @@ class Dispatcher:
                 raise QueueFull(f"the queue is full: {waiting - added} jobs wait (max_queued "
                                 f"{self.config.max_queued}); nothing of this request was recorded: send it again "
                                 "later (Alertmanager does)")  # fmt: skip
+        for watched, reason in regressed:  # committed: now the page (posting never holds the answer back)
+            self.metrics.inc("remediate_confirmations_total", outcome="regressed")
+            self._page(watched, reason)
         for verdict in verdicts:
             self.metrics.inc("remediate_alerts_total", verdict=verdict.verdict)
             if verdict.verdict == "accepted":
                 self.schedule(self.journal.job(verdict.job_id))
         return verdicts
+
+    def _page(self, watched: dict, reason: str) -> None:
+        """A regression: the incident channel told at once (PagerDuty triggered), the timeline written, in a worker
+        thread; without an event loop (a test's synchronous submit), here."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            stability.record(self.config, watched, "regressed", reason, [])
+            return
+        task = loop.create_task(asyncio.to_thread(stability.record, self.config, watched, "regressed", reason, []))
+        self.paging.add(task)
+        task.add_done_callback(self.paging.discard)
 
     def submit_operator(self, *, playbook: str, target: str, variables: dict, check: bool) -> str:
         """An operator's run (remediate run): journaled like an alert's, same locks and limits."""
@@ -251,12 +287,21 @@ class Dispatcher:
 
     async def keep_confirming(self) -> None:
         """The receiver's background task: the confirmations due (their window over, and a grace for Prometheus'
-        last evaluations), one at a time in a worker thread, each claimed first (never two processes at once)."""
+        last evaluations), one at a time in a worker thread, each claimed first (never two processes at once); and
+        every WATCH_SECONDS, the windows still running watched for their alert's return (a regression pages at once,
+        also when Alertmanager does not send the firing again: it re-sends a group whose resolution it never
+        delivered only at its repeat_interval)."""
+        watched_at = 0.0
         while True:
             await asyncio.sleep(stability.POLL_SECONDS)
             if self.stopping:
                 continue
             try:
+                if time.monotonic() - watched_at >= stability.WATCH_SECONDS:
+                    watched_at = time.monotonic()
+                    for row in self.journal.watched():
+                        if await asyncio.to_thread(stability.watch, self.config, self.journal, row) == "regressed":
+                            self.metrics.inc("remediate_confirmations_total", outcome="regressed")
                 due = self.journal.due_confirmations(time.time() - stability.GRACE_SECONDS)
                 for row in due:
                     state = await asyncio.to_thread(stability.run, self.config, self.journal, row)

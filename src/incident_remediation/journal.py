@@ -353,11 +353,17 @@ class Journal:
                           " ORDER BY due DESC LIMIT 1", (fingerprint,))  # fmt: skip
         return rows[0] if rows else None
 
-    def regressed_episode(self, fingerprint: str, starts: float) -> dict | None:
-        """The confirmation a firing of this episode already made regressed (it paged: nothing more to do)."""
-        rows = self._rows("SELECT * FROM confirmations WHERE fingerprint = ? AND state = 'regressed' AND"
-                          " regressed_starts = ? LIMIT 1", (fingerprint, starts))  # fmt: skip
+    def regressed_episode(self, fingerprint: str, starts: float | None) -> dict | None:
+        """The confirmation of this alert that regressed (it paged: nothing more to do) for this firing: its window
+        not over yet, or this same episode (the regressing firing, sent again later)."""
+        rows = self._rows("SELECT * FROM confirmations WHERE fingerprint = ? AND state = 'regressed' AND (due > ? OR"
+                          " regressed_starts = ?) ORDER BY due DESC LIMIT 1",
+                          (fingerprint, time.time(), starts))  # fmt: skip
         return rows[0] if rows else None
+
+    def watched(self) -> list[dict]:
+        """The confirmations whose window still runs (scheduled, not due yet): watched for a regression."""
+        return self._rows("SELECT * FROM confirmations WHERE state = 'scheduled' AND due > ?", (time.time(),))
 
     def confirmation(self, confirmation_id: str) -> dict | None:
         rows = self._rows("SELECT * FROM confirmations WHERE id = ?", (confirmation_id,))

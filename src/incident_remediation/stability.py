@@ -34,6 +34,7 @@ from incident_remediation.runner import collection_module, timelines
 log = logging.getLogger("incident_remediation")
 ENDS = ("resolved", "regressed")  # what a confirmation makes of a mitigated incident
 POLL_SECONDS = 2.0  # how often the receiver looks for confirmations that are due
+WATCH_SECONDS = 10.0  # how often it asks Prometheus whether the alert of a window still running came back
 GRACE_SECONDS = 5.0  # after the window's end: Prometheus has evaluated its rules up to it
 RETRY_SECONDS = 30.0  # a confirmation that could not ask Prometheus is tried again this much later
 QUERY_TIMEOUT = 10.0
@@ -255,6 +256,32 @@ def run(config: Config, journal: Journal, row: dict, now: float | None = None) -
         return current["state"] if current else "gone"
     record(config, row, status, reason, checks)
     return status
+
+
+def watch(config: Config, journal: Journal, row: dict) -> str:
+    """A window still running: its alert's ALERTS series since the incident was mitigated (one query). Back:
+    regressed now, paged at once (the window's end would be too late). The state after."""
+    found = json.loads(row["record"])
+    watched = found.get("stability") or {}
+    url, now = str(watched.get("prometheus_url") or ""), time.time()
+    if not watched.get("alert") or not url:
+        return "scheduled"
+    try:
+        check = alert_check(url, watched["alert"], row["mitigated"], min(now, row["due"]))
+    except PrometheusError as exc:  # the window's end decides, or tries again
+        log.warning("incident %s on %s: its window cannot be watched: %s", row["incident_id"], row["host"], exc)
+        return "scheduled"
+    if check["held"]:
+        return "scheduled"
+    span = watched.get("span") or f"{row['seconds']:g} s"
+    reason = (f"regressed within its stability window of {span}: {check['check']}: {check['result']} (seen at "
+              f"{utc(now)}, {(now - row['mitigated']) / 60:.1f} min after it was mitigated); paged, nothing runs "
+              "again: the mitigation did not hold, people decide (the runbooks escalate)")  # fmt: skip
+    if not journal.regress(row["id"], reason, None):
+        current = journal.confirmation(row["id"])
+        return current["state"] if current else "gone"
+    record(config, row, "regressed", reason, [check])
+    return "regressed"
 
 
 def regression_reason(row: dict, alert, starts: float | None) -> str:

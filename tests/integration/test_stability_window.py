@@ -194,6 +194,16 @@ def confirmation(stack, incident: str) -> dict | None:
     return dict(rows[0]) if rows else None
 
 
+def alerts(stack) -> list[dict]:
+    """The alerts the receiver journaled, oldest first."""
+    db = sqlite3.connect(str(stack.work / "data" / "journal.sqlite"), timeout=10)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in db.execute("SELECT * FROM alerts ORDER BY id").fetchall()]
+    finally:
+        db.close()
+
+
 def wait_confirmation(stack, incident: str, states: tuple, timeout: float = 40) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -244,3 +254,36 @@ def test_a_mitigated_incident_is_confirmed_by_the_receiver_at_its_windows_end_al
     again = remediate(stack.receiver.config, "confirm", incident.job["incident_id"])
     assert again.returncode == 0 and "resolved - stable 10 s" in again.stdout, again.stdout + again.stderr
     assert len(incident.events()) == len(events), "confirmed once, whoever asks again"
+
+
+def test_the_alert_again_inside_the_window_is_a_regression_that_pages_at_once_and_runs_nothing(stack):
+    with_window(stack, 60)
+    stack.since = {j["id"] for j in stack.jobs()}
+    stack.host.crash()
+    incident = stack.run_incident("DemoAppDown", timeout=120)
+    assert incident.outcome()["status"] == "mitigated", incident.log()
+    wait_confirmation(stack, incident.job["incident_id"], ("scheduled",), timeout=5)
+    jobs = {j["id"] for j in stack.jobs()}
+    stack.host.crash()  # the restart did not hold: the alert fires again, a new episode of the same fingerprint
+    try:
+        page = stack.channel.wait_for("REGRESSED", timeout=40)
+    except AssertionError as exc:
+        seen = [(a["status"], a["verdict"], a["reason"]) for a in alerts(stack)][-4:]
+        raise AssertionError(f"{exc}\nalerts: {seen}\n{stack.receiver.log.read_text()[-2000:]}") from None
+    assert "REGRESSED within its stability window, people are needed now" in page
+    # seen by the receiver's watch (its ALERTS series back) or its firing received, whichever came first
+    assert "ALERTS of DemoAppDown" in page or "DemoAppDown fired again" in page, page
+    row = confirmation(stack, incident.job["incident_id"])
+    assert row["state"] == "regressed", row
+    assert row["finished"] < row["due"] - 20, "paged at once, long before the window's end"
+    assert "paged, nothing runs again" in row["reason"]
+    events = wait_event(incident, "stability")
+    assert events[-1]["data"]["status"] == "regressed"
+    assert not stack.alertmanager.silences() or all(
+        s["status"]["state"] == "expired" for s in stack.alertmanager.silences()
+    ), "no silence covers the regression"
+    time.sleep(3)
+    assert {j["id"] for j in stack.jobs()} == jobs, "a regression escalates to people: the ladder does not run again"
+    firing = [a["verdict"] for a in alerts(stack) if a["alertname"] == "DemoAppDown" and a["status"] == "firing"]
+    assert set(firing[1:]) <= {"regressed"}, firing  # if Alertmanager sent the new firing: nothing runs
+    assert len([m for m in stack.channel.messages if "REGRESSED" in m]) == 1, "paged once"
