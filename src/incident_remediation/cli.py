@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from incident_remediation import config as config_module
-from incident_remediation.dispatcher import Dispatcher, job_summary
+from incident_remediation.dispatcher import Dispatcher, job_summary, utc
 from incident_remediation.errors import PayloadError, RemediateError
 from incident_remediation.journal import STATES, Journal
 from incident_remediation.printable import json_text, say, setup_logging
@@ -103,6 +103,11 @@ def cmd_run(args, config) -> int:
             f"artifacts in {job_dir(config, job_id)}")  # fmt: skip
         state = await dispatcher.run(dispatcher.journal.job(job_id))
         job = {**dispatcher.journal.job(job_id), **dispatcher.unrecorded.get(job_id, {})}  # as it ended
+        for row in dispatcher.journal.confirmations():  # mitigated: a receiver on this journal, or the operator
+            if row["job_id"] == job_id:
+                say(f"incident {row['incident_id']} on {row['host']}: mitigated; its stability window ends at "
+                    f"{utc(row['due'])}: a receiver on this journal confirms it, or remediate confirm "
+                    f"{row['incident_id']} --wait")  # fmt: skip
         return state, job, bool(dispatcher.held())
 
     state, job, unrecorded = asyncio.run(go())
