@@ -147,4 +147,4 @@ def test_through_ansible_playbook_with_check_mode(prometheus, exporter, ansible_
         assert result["satisfied"] is True and result["value"] == 0.997 and result["changed"] is False
         assert result["held_for"] >= 2
     (result,) = ansible_task([{**task, "incident.remediation.prometheus_query": {"url": prometheus.url}}])
-    assert result["failed"] and "missing required arguments: query" in result["msg"]
+    assert result["failed"] and "one of the following is required: query, queries" in result["msg"], result
