@@ -251,7 +251,8 @@ def remediated(incident: Incident, ladder: list[tuple[str, bool]]) -> dict:
 
 
 def confirmed(incident: Incident, timeout: float = 90) -> dict:
-    """The receiver's confirmation of a mitigated incident once it ran (journal table confirmations)."""
+    """The receiver's confirmation of a mitigated incident once it ran (journal table confirmations) and its
+    timeline says so."""
     deadline = time.monotonic() + timeout
     row = None
     while time.monotonic() < deadline:
@@ -263,7 +264,8 @@ def confirmed(incident: Incident, timeout: float = 90) -> dict:
         finally:
             db.close()
         row = dict(rows[0]) if rows else None
-        if row and row["state"] in ("resolved", "regressed"):
+        # the journal's end is written first, then the timeline: the report reads the timeline
+        if row and row["state"] in ("resolved", "regressed") and incident.events()[-1]["event"] == "stability":
             return row
         time.sleep(0.5)
     raise AssertionError(
