@@ -5,7 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: memory_limit_decision
 short_description: Decide what the memory_limit role does with the limit in force (leak, cap, no limit)
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - The memory_limit role's decision, in Python (plugins/module_utils/memory.py), from the limit in force
     (O(_input), bytes or V(infinity)) and the target in bytes (seed 000, runbook 5).

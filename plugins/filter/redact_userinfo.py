@@ -5,7 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: redact_userinfo
 short_description: Hide the user and password of every URL in a text or a structure
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Replaces the user information of each URL (C(user:password@), or a token as C(token@)) with C(***), also a
     C(user:password@host) written without a scheme, in a string or in every string of a list or mapping.

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: cache_fleet
 short_description: Decide a cache purge for the whole fleet - corruption counted across hosts, tampering stops the group
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - "Seed 000, runbook 4B: tampering is a fleet event. From every host's report of its verification (run once for
     the play), corrupted and unexpected artifacts are counted across the hosts of each group against

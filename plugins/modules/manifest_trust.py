@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: manifest_trust
 short_description: Verify a cache manifest on the controller, by Ed25519 signature or against a trusted copy
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - "Seed 000, runbooks 3B and 4C: the manifest every artifact is judged by is itself verified before anything is
     trusted. Either or both: an Ed25519 signature of the manifest's bytes, checked with O(public_key), and a

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unit_environment
 short_description: Check chosen environment variables of a systemd unit's running process, on the host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads C(/proc/<MainPID>/environ) of the unit's main process on the host and returns only the variables
     named in O(names), with the user and password of every URL in them redacted (C(http://***@proxy:3128)).

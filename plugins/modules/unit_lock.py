@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unit_lock
 short_description: Take or release a unit's lease on the host, so that one mitigation at a time acts on it
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - One lock per unit per host for every mitigation, whoever runs it (an alert's job, an operator's rollback,
     config change or cache purge). Ansible cannot hold a file lock from one task to the next, so the lock is a

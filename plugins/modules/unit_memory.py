@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: unit_memory
 short_description: Read the host's memory and a systemd unit's OOM kills, on the host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads the host's C(MemTotal) (C(/proc/meminfo)), and the OOM kills of the unit's cgroup while it runs
     (C(oom_kill) of C(memory.events) on cgroup v2, of C(memory.oom_control) in the memory controller on cgroup v1).
