@@ -28,9 +28,10 @@ SHOWN_STATUSES = {"changed", "failed", "unreachable"}
 
 
 def read_events(path: str | Path) -> list[dict]:
-    """The events of a timeline file; a torn last line (a run killed while writing) is skipped."""
+    """The events of a timeline file; a torn last line (a run killed while writing) is skipped, and so is a line
+    a byte that is not UTF-8 spoils (the callback writes ASCII JSON: such a byte is a disk's or another writer's)."""
     events = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             event = json.loads(line)
         except ValueError:

@@ -392,17 +392,26 @@ def timelines(config: Config, job_id: str) -> list[Path]:
     return sorted((job_dir(config, job_id) / "incidents").glob("*/timeline.jsonl"))
 
 
+def timeline_events(path: Path) -> list[dict]:
+    """The events of one timeline file: a torn line (a run killed while writing) or one spoilt by a byte that is
+    not UTF-8 is skipped. The front's reading; the report renderer reads the same way in the collection."""
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
 def outcomes(config: Config, job_id: str) -> list[dict]:
-    """Each host's incident outcome the job recorded, with ``host`` (the timelines' outcome events; a torn
-    line is skipped)."""
+    """Each host's incident outcome the job recorded, with ``host`` (the timelines' outcome events)."""
     found = []
     for path in timelines(config, job_id):
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("event") == "outcome" and isinstance(event.get("data"), dict):
+        for event in timeline_events(path):
+            if event.get("event") == "outcome" and isinstance(event.get("data"), dict):
                 found.append({**event["data"], "host": str(event.get("host") or "")})
     return found
 

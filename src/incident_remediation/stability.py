@@ -29,7 +29,7 @@ from pathlib import Path
 
 from incident_remediation.config import Config
 from incident_remediation.journal import Journal, alive
-from incident_remediation.runner import collection_module, timelines
+from incident_remediation.runner import collection_module, timeline_events, timelines
 
 log = logging.getLogger("incident_remediation")
 ENDS = ("resolved", "regressed")  # what a confirmation makes of a mitigated incident
@@ -144,21 +144,9 @@ def confirm(stability: dict) -> tuple[str, str, list[dict]]:
 # --- the records: the outcome on the controller (timeline, report), the journal, the incident channel ------------
 
 
-def read_events(path: Path) -> list[dict]:
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
 def mitigated(path: Path) -> list[dict]:
     """The mitigated outcomes of a timeline, each {incident, host, plan, stability}."""
-    events = read_events(path)
+    events = timeline_events(path)
     plans = {e.get("host"): e.get("data") or {} for e in events if e.get("event") == "incident"}
     found = []
     for event in events:

@@ -83,3 +83,11 @@ def test_each_rung_of_the_ladder_is_shown_with_why_the_next_was_tried():
     assert "- Rung 1, restart: failed, not healthy; did not restore it" in report, report
     assert "- Rung 2, rollback: fixed, rolled back; restored the service" in report, report
     assert "- Mitigation restart:" not in report, "the rungs say what each mitigation did"
+
+
+def test_a_line_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
+    """A byte that is not UTF-8 (a disk error, a foreign writer) costs its line, never the whole report."""
+    path = tmp_path / "timeline.jsonl"
+    path.write_bytes("".join(json.dumps(e) + "\n" for e in EVENTS).encode() + b'{"event": "task", "ti\xff\xfe')
+    assert read_events(path) == EVENTS
+    assert main([str(path)]) == 0
