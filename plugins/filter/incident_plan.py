@@ -264,6 +264,31 @@ def _check_unit(service: dict, name: str, rung: dict) -> None:
               f"({', '.join(map(str, [service.get('unit'), *units]))}), not {rung['options']['unit']!r}")  # fmt: skip
 
 
+def _seconds(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_stability(service: dict, name: str) -> None:
+    """The runbook's "monitor for N minutes" (docs/incident-flow.md, The stability window): written so that it
+    cannot be read, it would silently mean no window at all, resolved at once and never watched."""
+    stability = service.get("stability")
+    where = f"services.{name}.stability"
+    if stability is None:
+        return
+    if not isinstance(stability, dict):
+        _fail(f"{where} must be a mapping (window, alerts), not {stability!r}")
+    if "window" in stability and not _seconds(stability["window"]):
+        _fail(f"{where}.window must be whole seconds (0 or more), not {stability['window']!r}: e.g. 900 for 15 min")
+    alerts = stability.get("alerts", {})
+    if not isinstance(alerts, dict):
+        _fail(f"{where}.alerts must map alert names to seconds, not {alerts!r}")
+    for alertname, seconds in alerts.items():
+        if not _seconds(seconds):
+            _fail(
+                f"{where}.alerts.{alertname} must be whole seconds (0 or more), not {seconds!r}: e.g. 1800 for 30 min"
+            )
+
+
 def _decide(alert: dict, mitigation: str, level: str, act_on: list, diagnose_only: bool) -> tuple[bool, str]:
     if diagnose_only:
         return False, "diagnose only, as asked"
@@ -325,6 +350,8 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
     if chosen == "restart" and options.get("escalate") and "rollback" not in [r["mitigation"] for r in ladder]:
         # escalate=true, as operators have always given it: roll back when the restart does not help
         ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
+    if ladder:  # what watches the fix: read before anything acts (a diagnosis alone has no window)
+        _check_stability(services[name], name)
     for rung in ladder:  # refused now, not after a rung before it acted and spent the window's escalation
         _check_unit(services[name], name, rung)
         try:

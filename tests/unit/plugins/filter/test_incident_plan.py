@@ -352,3 +352,28 @@ def test_a_restart_of_a_unit_the_service_does_not_describe_is_refused_before_any
         message = f"services.supervisor.units: {unit!r} is not a systemd unit name"
     with pytest.raises(AnsibleFilterError, match=re.escape(message)):
         incident_plan(alert("Down", severity="critical"), services=services, levels=LEVELS, act_on=ACT_ON)
+
+
+@pytest.mark.parametrize(
+    ("stability", "message"),
+    [
+        ({"window": "15m"}, r"services\.demo-app\.stability\.window must be whole seconds \(0 or more\), not '15m'"),
+        ({"window": -60}, r"services\.demo-app\.stability\.window must be whole seconds \(0 or more\), not -60"),
+        ({"window": True}, r"services\.demo-app\.stability\.window must be whole seconds \(0 or more\), not True"),
+        ({"window": 900, "alerts": {"ServiceDown": "1 h"}},
+         r"services\.demo-app\.stability\.alerts\.ServiceDown must be whole seconds \(0 or more\), not '1 h'"),
+        ({"alerts": ["ServiceDown"]}, r"services\.demo-app\.stability\.alerts must map alert names to seconds"),
+        ("15 min", r"services\.demo-app\.stability must be a mapping \(window, alerts\)"),
+    ],
+)  # fmt: skip
+def test_a_stability_window_written_wrong_is_refused_not_taken_for_none(stability, message):
+    """A window the runbook asks for, written so that it cannot be read, would silently mean no window (resolved at
+    once, never watched): refused when the incident is planned, before anything acts."""
+    services = {**SERVICES, "demo-app": {**SERVICES["demo-app"], "stability": stability}}
+    with pytest.raises(AnsibleFilterError, match=message):
+        incident_plan(alert(), services, levels=LEVELS, act_on=ACT_ON)
+
+
+def test_a_stability_window_in_seconds_is_planned():
+    services = {**SERVICES, "demo-app": {**SERVICES["demo-app"], "stability": {"window": 900, "alerts": {"X": 0}}}}
+    assert incident_plan(alert(), services, levels=LEVELS, act_on=ACT_ON)["mitigation"] == "restart"
