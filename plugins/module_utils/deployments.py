@@ -98,6 +98,12 @@ class Records:
                 return entry["version"]
         return ""
 
+    def returned_to(self) -> tuple[str, str]:
+        """(the version the last rollback returned to, the one it replaced), or two empty strings."""
+        bad = self.read()["bad"]
+        replaced_by = bad[-1].get("replaced_by") if bad else None
+        return (replaced_by, bad[-1]["version"]) if isinstance(replaced_by, str) and replaced_by else ("", "")
+
     def mark(self, kind: str, version: str, **details) -> None:
         """Record ``version`` as ``kind`` (good or bad); good again takes it out of bad, and the reverse."""
         records = self.read()

@@ -18,6 +18,10 @@ description:
   - With O(current_command), a command printing the version deployed, a service already on the version is not
     touched (idempotent) and the version rolled away from is recorded bad; without it the script is run whenever
     the role asks (it should be idempotent itself).
+  - Never past the last green deploy. Without O(version), a service on the version the last rollback returned to
+    (the newest version recorded bad was replaced by it) is not rolled back to an older one; the run is refused,
+    saying so, and nothing is run (a second alert on the same incident, or one the rollback did not end, is
+    people's). Known only with O(current_command). An O(version) named by an operator is run.
   - The script's stdout and stderr are kept as evidence in C(<evidence_dir>/<time>-<version>/), each capped to
     O(output_cap) bytes (the tail). A script that exits non-zero or runs out of time fails, saying so. Exit 0 is
     not success, the rollback role verifies the service's health afterwards.
@@ -179,6 +183,14 @@ def current_version(module: AnsibleModule) -> str:
 def roll_back(module: AnsibleModule, records: Records, result: dict) -> None:
     params = module.params
     previous = current_version(module)
+    returned_to, replaced = records.returned_to()
+    if previous and previous == returned_to and not params["version"]:
+        # The tail of the same incident (seed 001: the slow burn after the fast one) or one the rollback did not
+        # end: the version running is where the last rollback returned to, the last green deploy. Going on to an
+        # older one would leave the service worse than the rollback did: people decide.
+        raise ValueError(f"{previous} is the version the last rollback of {params['unit']} returned to (from"
+                         f" {replaced}), the last green deploy: rolling back from it would go past it; name the"
+                         " version to return to (rollback_version) to go further")  # fmt: skip
     target = params["version"] or records.last_good(besides=previous)
     if not target:
         raise ValueError(f"no good version recorded for {params['unit']} in {records.path}: name the version to"

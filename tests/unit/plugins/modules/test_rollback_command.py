@@ -89,3 +89,33 @@ def test_output_is_capped(tmp_path, run_module):
     assert not failed, result
     kept = Path(result["evidence"][0]).read_text()
     assert kept.startswith("[99004 bytes cut]") and kept.endswith("END\n") and len(result["stdout"]) < 5000
+
+
+def test_a_second_rollback_never_goes_past_the_release_the_first_returned_to(tmp_path, script, run_module):
+    # Seed 001: 0.9.0 and 1.0.0 were green deploys, 1.1.0 burns: rolled back to 1.0.0, proved, recorded good (as
+    # the role does). A second alert on the same burn (the slow one, its own route) must not roll 1.0.0 back to
+    # 0.9.0, past the last green deploy: refused, nothing run, 1.0.0 not recorded bad.
+    current = [str(tmp_path / "version.sh")]
+    for version in ("0.9.0", "1.0.0"):
+        assert not run(run_module, tmp_path, script, state="good", version=version)[0]
+    (tmp_path / "deployed").write_text("1.1.0\n")
+    failed, first = run(run_module, tmp_path, script, current_command=current)
+    assert not failed and first["argv"][-1] == "1.0.0" and first["marked_bad"] == "1.1.0", first
+    assert not run(run_module, tmp_path, script, state="good", version="1.0.0", reason="proved healthy")[0]
+    failed, second = run(run_module, tmp_path, script, current_command=current)
+    assert failed and second["invalid"] and second["exit_code"] is None, second
+    assert second["msg"] == (
+        f"1.0.0 is the version the last rollback of {UNIT} returned to (from 1.1.0), the last green deploy: rolling"
+        " back from it would go past it; name the version to return to (rollback_version) to go further: nothing"
+        " run, nothing changed"
+    )
+    assert (tmp_path / "deployed").read_text() == "1.0.0\n"
+    record = json.loads((tmp_path / "state" / f"{UNIT}.json").read_text())
+    assert [e["version"] for e in record["good"]] == ["0.9.0", "1.0.0"] and [e["version"] for e in record["bad"]] == [
+        "1.1.0"
+    ]
+    failed, named = run(run_module, tmp_path, script, current_command=current, version="0.9.0", check_mode=True)
+    assert not failed and named["argv"][-1] == "0.9.0", "an operator naming the version still may"
+    (tmp_path / "deployed").write_text("1.2.0\n")  # the next deploy burns: the last green is 1.0.0 again
+    failed, later = run(run_module, tmp_path, script, current_command=current, check_mode=True)
+    assert not failed and later["argv"][-1] == "1.0.0", later
