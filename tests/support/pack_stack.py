@@ -12,8 +12,16 @@ written once, in the function that applies it (docs/testing.md, "The system pack
   minute", and a supervisor's link, disconnected until the relay's first ping, is not disconnected for one).
 - group_vars(): the pack's service description with: the service's prometheus_url and alertmanager_url
   (the test stack's), the paths where the demo profile keeps what the pack names elsewhere (PATHS), each
-  verify query's hold and wait shortened (query, comparison and threshold as shipped), a stability window
-  divided by FACTOR, and the incident's own waits shortened (TIMING).
+  verify query's hold and wait shortened and its range windows divided by FACTOR as the rules' are
+  (pack_rules.shortened_expr: Oneiric's `rate(...[5m])` must forget the fault within the shortened wait;
+  comparison and threshold as shipped), a stability window divided by FACTOR and at most STABILITY_MAX
+  seconds (Oneiric's hour for cache corruption would be 2 minutes), and the incident's own waits shortened
+  (TIMING).
+- the manifest's publisher (ManifestPublisher), for a pack whose service verifies its cache manifest
+  (Oneiric, runbook 4 step 4, scenario C): an Ed25519 key made for the run, the public key at a controller
+  path (the service's manifest_public_key), the manifest the deploy put on the host signed with it
+  (``<manifest>.sig``, base64) and its trusted copy served by a small HTTP server on loopback, where the
+  controller fetches it (manifest_trusted_url).
 - inventory(): the pack's group with the test host in it (hosts.yml's example hosts replaced).
 - receiver_config(): the pack's remediate.yml with the test's token file, inventory, data dir and this
   checkout's ansible.cfg (the timeline callback, hence the report); the listen address is the Receiver's.
@@ -27,16 +35,21 @@ written once, in the function that applies it (docs/testing.md, "The system pack
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.server
 import json
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pack_rules
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hosts import IMAGE, ROOT, PodmanHost, playbook
 from monitoring import Alertmanager, Prometheus, Receiver, free_port, http_json
 from stack import Incident, Stack
@@ -49,9 +62,13 @@ PODMAN = {"ansible_connection": "containers.podman.podman", "ansible_python_inte
 TIMING = {"incident_verify_hold": 3, "incident_verify_wait": 60, "incident_verify_interval": 1,
           "restart_health_timeout": 15}  # fmt: skip
 VERIFY = {"hold": 3, "wait": 60, "interval": 1}  # each of the service's verify_queries
+STABILITY_MAX = 20  # seconds: a window / FACTOR longer than this waits this long (Genesis's 600 s is 20 s)
 # Where the demo profile keeps what the pack names at its production path (the paths of a real deployment):
 # services.<system>.<key>. The test host has no PyYAML: Genesis's config is validated by the service itself.
+# Oneiric's cache is the demo's (sha256sum manifest), re-synced from the release by the demo's own command.
 GENESIS = "/opt/genesis-orchestration"
+ONEIRIC_CACHE = "/var/cache/oneiric"
+ONEIRIC_DEMO = ["python3", "/opt/oneiric/current/demo_app.py", "--config", "/etc/oneiric/config.yml"]
 PATHS = {
     "genesis": {
         "git_repo": f"{GENESIS}/tree",
@@ -59,6 +76,11 @@ PATHS = {
         "config_backup": f"{GENESIS}/tree/config.yml",
         "health_command": [f"{GENESIS}/scripts/health_check.sh"],
         "config_validate": f"python3 -B {GENESIS}/current/demo_app.py --config %s check-config",
+    },
+    "oneiric": {
+        "cache_dir": ONEIRIC_CACHE,
+        "cache_manifest": f"{ONEIRIC_CACHE}/manifest.sha256",
+        "resync_command": [*ONEIRIC_DEMO, "resync"],
     },
 }
 
@@ -96,26 +118,37 @@ def rules(system: str) -> dict:
     return pack_rules.for_tests(system, factor=FACTOR)
 
 
-def group_vars(system: str, *, prometheus_url: str, alertmanager_url: str) -> dict:
-    """The pack's group_vars/<system>.yml with the documented test overrides (the module's doc), nothing else."""
-    described = yaml.safe_load((pack(system) / "group_vars" / f"{system}.yml").read_text())
-    service = described["services"][system]
-    service.update(prometheus_url=prometheus_url, alertmanager_url=alertmanager_url, **PATHS.get(system, {}))
+def described(system: str) -> dict:
+    """The pack's group_vars/<system>.yml as shipped."""
+    return yaml.safe_load((pack(system) / "group_vars" / f"{system}.yml").read_text())
+
+
+def window(seconds: float) -> int:
+    """A stability window for the test: divided by FACTOR, at least 5 s, at most STABILITY_MAX."""
+    return min(max(round(seconds / FACTOR), 5), STABILITY_MAX)
+
+
+def group_vars(system: str, *, prometheus_url: str, alertmanager_url: str, **trust: str) -> dict:
+    """The pack's group_vars/<system>.yml with the documented test overrides (the module's doc), nothing else.
+    ``trust``: the manifest publisher's manifest_public_key and manifest_trusted_url, when the pack has them."""
+    variables = described(system)
+    service = variables["services"][system]
+    service.update(prometheus_url=prometheus_url, alertmanager_url=alertmanager_url, **PATHS.get(system, {}), **trust)
     for query in service.get("verify_queries", []):
-        query.update(VERIFY)
+        query.update(VERIFY, query=pack_rules.shortened_expr(str(query["query"]), FACTOR))
     if "stability" in service:
         stability = service["stability"]
-        stability["window"] = max(round(stability["window"] / FACTOR), 5)
-        for alert, window in (stability.get("alerts") or {}).items():
-            stability["alerts"][alert] = max(round(window / FACTOR), 5) if window else 0
-    described.update(TIMING)
-    return described
+        stability["window"] = window(stability["window"])
+        for alert, seconds in (stability.get("alerts") or {}).items():
+            stability["alerts"][alert] = window(seconds) if seconds else 0
+    variables.update(TIMING)
+    return variables
 
 
-def inventory(system: str, folder: Path, host: str, **urls: str) -> Path:
+def inventory(system: str, folder: Path, host: str, **service: str) -> Path:
     """The pack's group with the test host only, and its group_vars with the overrides: the receiver's inventory."""
     (folder / "group_vars").mkdir(parents=True, exist_ok=True)
-    (folder / "group_vars" / f"{system}.yml").write_text(yaml.safe_dump(group_vars(system, **urls), sort_keys=False))
+    (folder / "group_vars" / f"{system}.yml").write_text(yaml.safe_dump(group_vars(system, **service), sort_keys=False))
     hosts = {"all": {"children": {system: {"hosts": {host: dict(PODMAN)}}}}}
     (folder / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
     return folder / "hosts.yml"
@@ -160,10 +193,61 @@ def deploy_units(host: PodmanHost, folder: Path, units: dict[str, dict]) -> None
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+class ManifestPublisher:
+    """The publisher of a pack's cache manifest, for a service that verifies it (Oneiric's manifest_public_key
+    and manifest_trusted_url): an Ed25519 key made for the run, its public key (PEM) in ``folder`` on the
+    controller, and a loopback HTTP server for the trusted copy at ``/<system>/<manifest's name>``. publish()
+    signs the manifest on the host as a publisher does and serves its bytes; ``fetched`` counts the copies
+    the controller fetched."""
+
+    def __init__(self, folder: Path, system: str, manifest: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.key = Ed25519PrivateKey.generate()
+        self.public_key = folder / "manifest.pub"
+        self.public_key.write_bytes(self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))  # fmt: skip
+        self.manifest, self.path, self.copy, self.fetched = manifest, f"/{system}/{manifest.rsplit('/', 1)[-1]}", b"", 0
+        publisher = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = self.path == publisher.path and publisher.copy
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                if found:
+                    publisher.fetched += 1
+                    self.wfile.write(publisher.copy)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}{self.path}"
+
+    @property
+    def service(self) -> dict:
+        """The service description's keys it answers for."""
+        return {"manifest_public_key": str(self.public_key), "manifest_trusted_url": self.url}
+
+    def publish(self, host: PodmanHost) -> None:
+        """The manifest on ``host`` signed (``<manifest>.sig``, base64) and its bytes served as the trusted copy."""
+        self.copy = subprocess.run(["podman", "exec", host.name, "cat", self.manifest], capture_output=True,
+                                   check=True).stdout  # fmt: skip
+        signature = base64.b64encode(self.key.sign(self.copy)).decode()
+        host.sh(f"printf '%s\\n' '{signature}' > {self.manifest}.sig")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class PackStack(Stack):
     """tests/support/stack.py's Stack for a pack: one deploy at the start; each scenario begins from quiet."""
 
     system: str = ""
+    publisher: ManifestPublisher | None = None
 
     def begin(self) -> None:
         """Once no alert is pending or firing and no job runs: the scenario's jobs are those created from here."""
@@ -192,14 +276,19 @@ class PackStack(Stack):
 @contextlib.contextmanager
 def running_pack(system: str, work: Path, name: str, units: dict[str, dict]) -> Iterator[PackStack]:
     """The host ``name`` with ``units`` deployed, Alertmanager, Prometheus and the receiver, each from the pack's
-    own file with the overrides above; started in dependency order and always torn down."""
+    own file with the overrides above; started in dependency order and always torn down. A pack whose service
+    verifies its cache manifest gets its publisher (ManifestPublisher): the deployed manifest signed and served."""
     host = PackHost(name, free_port(), port(system))
+    service = {**described(system)["services"][system], **PATHS.get(system, {})}
+    publisher = None
+    if "manifest_public_key" in service or "manifest_trusted_url" in service:
+        publisher = ManifestPublisher(work / "publisher", system, service["cache_manifest"])
     token_file = work / "token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
     receiver_dir = work / "receiver"
     receiver_dir.mkdir(parents=True, exist_ok=True)
-    started: list = []
+    started: list = [publisher] if publisher else []
     try:
         host.start()
         started.append(host)
@@ -208,19 +297,21 @@ def running_pack(system: str, work: Path, name: str, units: dict[str, dict]) -> 
         alertmanager = Alertmanager(work / "alertmanager", alertmanager_config(system, receiver.url, token_file))
         monitor = prometheus(system, work / "prometheus", host, alertmanager.url)
         hosts = inventory(system, work / "inventory", name, prometheus_url=monitor.url,
-                          alertmanager_url=alertmanager.url)  # fmt: skip
+                          alertmanager_url=alertmanager.url, **(publisher.service if publisher else {}))  # fmt: skip
         config = {**receiver_config(system, hosts, work, token_file), "listen": f"127.0.0.1:{receiver.port}"}
         receiver.config.write_text(yaml.safe_dump(config, sort_keys=False))
         alertmanager.start()
         started.append(alertmanager)
         deploy_units(host, work / "deploy", units)
+        if publisher:
+            publisher.publish(host)
         # Prometheus only now: a host still being deployed would fire the pack's down alert before the tests
         for part in (monitor, receiver):
             part.start()
             started.append(part)
         monitor.wait_for(f'up{{job="{system}",instance="{name}:{host.container_port}"}} == 1', timeout=30)
         stack = PackStack(work, host, monitor, alertmanager, receiver, hosts)
-        stack.system = system
+        stack.system, stack.publisher = system, publisher
         yield stack
     finally:
         for part in reversed(started):
