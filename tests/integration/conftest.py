@@ -40,7 +40,7 @@ def alertmanager(tmp_path_factory):
 # --no-loadscope-reorder, else xdist orders files by their test count.
 LONGEST_FIRST = ("test_rollback_host.py", "test_fault_matrix.py", "test_memory_limit_host.py", "test_incident_flow.py",
                  "test_unit_lock.py", "test_receiver_hardening.py", "test_rollback_strategies.py",
-                 "test_tamper_fleet.py", "test_check_mode.py", "test_demo_profiles.py", "test_role_secrets.py",
+                 "test_tamper_fleet.py", "test_check_mode.py", "test_role_secrets.py",
                  "test_protect_data_host.py", "test_noop_runs.py", "test_name_injection.py", "test_evidence_host.py",
                  "test_stability_window.py", "test_proxy_secrets.py", "test_diagnosis_queries.py",
                  "test_execution_environment.py")  # fmt: skip
