@@ -1,3 +1,3 @@
 """Front end of the incident.remediation collection: alerts in, remediation playbooks out."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

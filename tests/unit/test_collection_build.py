@@ -30,7 +30,7 @@ def test_build_and_install(tmp_path):
 
     installed = tmp_path / "installed" / "ansible_collections" / "incident" / "remediation"
     info = json.loads((installed / "MANIFEST.json").read_text())["collection_info"]
-    assert (info["namespace"], info["name"], info["version"]) == ("incident", "remediation", "0.1.0")
+    assert (info["namespace"], info["name"], info["version"]) == ("incident", "remediation", "0.2.0")
     assert info["license"] == ["GPL-3.0-or-later"]
 
 
