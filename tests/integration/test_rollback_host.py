@@ -159,10 +159,14 @@ def test_a_config_that_is_a_symlink_gets_the_mode_of_the_file_it_points_at_not_o
     assert stat(server, CONFIG) == "root:demo-app 640"
 
 
+HEALTH_CHECK = "/opt/demo-app/scripts/health_check.sh"  # seed 003's scripts/health_check.sh: exit 0 when ready
+
+
 def test_the_role_hands_back_its_result_a_fix_then_a_no_op(host):
-    """rollback_result: fixed with the bad release, the evidence and the health proved; run again, unchanged."""
+    """rollback_result: fixed with the bad release, the evidence and the health proved; run again, unchanged.
+    Then judged by a health command, not the URL (issue 24, seed 003's scripts/health_check.sh), on the same deploy."""
     server = host[0]
-    redeploy(host, [{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "2.0.0"}])
+    redeploy(host, [{"version": "1.0.0"}, {"version": "1.1.0"}, {"version": "2.0.0"}], demo_app_health_script=True)
     server.sh("rm -rf /opt/demo-app/releases/2.0.0 && systemctl restart demo-app.service", check=False)
     wait_down(server)
     rc, result, ran = rollback_role(host, "fix")
@@ -187,6 +191,29 @@ def test_the_role_hands_back_its_result_a_fix_then_a_no_op(host):
     assert "healthy, nothing to do" in again["message"], again["message"]
     assert [task["task"] for task in ran if task.get("changed")] == [], "a no-op run changes nothing"
     assert deployment(server) == before
+
+    # Health by the service's command alone (Genesis: no field of a URL). One that exits 1 judges 1.1.0 unhealthy
+    # and the rollback to 1.0.0 unhealthy too, however active its unit and ready its /health: switched back to
+    # 1.1.0, as the runbook's rollback_deployment.sh stops at its health check. Judged by health_check.sh, which
+    # exits 0 once 1.0.0 is ready, a rollback to it is kept and the command named as its proof.
+    by_command = {"rollback_health_url": "", "rollback_config_path": "", "rollback_health_command_timeout": 5}
+    rc, failed, ran = rollback_role(host, "command-fails", rollback_health_command=["/bin/false"],
+                                    rollback_health_timeout=2, **by_command)  # fmt: skip
+    assert rc != 0 and failed, ran[-3:]
+    assert (failed["outcome"], failed["changed"], failed["verified"]) == ("failed", True, []), failed
+    assert "back from 1.1.0 to 1.0.0, but it is not healthy: /bin/false exited 1." in failed["message"], failed
+    assert "Switched back to 1.1.0" in failed["message"] and failed["details"]["restored"] == "1.1.0", failed
+    assert server.sh("readlink /opt/demo-app/current").stdout.strip() == "releases/1.1.0"
+    assert server.unit("ActiveState") == {"ActiveState": "active"}, "active all along: only the command tells"
+
+    server.sh("rm /opt/demo-app/releases/1.0.0/.incident-remediation-bad")  # marked bad by the switch back
+    rc, fixed, ran = rollback_role(host, "command-passes", rollback_health_command=[HEALTH_CHECK],
+                                   rollback_version="1.0.0", rollback_health_timeout=10, **by_command)  # fmt: skip
+    assert rc == 0 and fixed, ran[-3:]
+    assert (fixed["outcome"], fixed["details"]["from"], fixed["details"]["to"]) == ("fixed", "1.1.0", "1.0.0"), fixed
+    (health,) = fixed["verified"]
+    assert (health["check"], health["kind"]) == (HEALTH_CHECK, "health"), health
+    assert health["result"].startswith("exit 0: ") and '"version": "1.0.0"' in health["result"], health
 
 
 def test_the_role_hands_back_a_failure_with_the_message_the_operator_reads(host):

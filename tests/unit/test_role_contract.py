@@ -3,6 +3,9 @@
 A grep over every role's files and the playbooks: ``_<other>_...`` (computed) and ``__<other>_...`` (registered)
 names of another role are its inside, which it may change at any time; the incident reads what a mitigation
 did from ``<mitigation>_result`` alone, and a playbook reads no role's inside at all.
+
+The other way in: the incident hands a rung the service's description (roles/incident/tasks/mitigations/<name>.yml),
+and the rungs that judge the service's health (restart, rollback) are handed the same health, rendered here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from ansible.template import Templar, trust_as_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
@@ -63,3 +68,47 @@ def test_a_role_reads_no_other_roles_private_variables(role):
 def test_the_playbooks_read_no_roles_private_variables():
     found = reads(files_of(ROOT / "playbooks"), None)
     assert not found, "\n".join(found)
+
+
+# The service's health as its description gives it (the incident's services.NAME), what a restart rung and a
+# rollback rung are each handed as <role>_<key>.
+HEALTH = ("health_url", "health_expect", "health_command", "health_command_timeout")
+GENESIS = {
+    "unit": "genesis-orchestration.service",
+    "health_url": "http://127.0.0.1:8000/health",
+    "health_expect": {},
+    "health_command": ["/home/genesis/genesis-rebuild/scripts/health_check.sh"],
+    "health_command_timeout": 20,
+}
+BY_COMMAND = {"unit": "genesis-orchestration.service", "health_command": ["/usr/local/bin/health_check.sh", "--quick"]}
+
+
+def trusted(value):
+    return trust_as_template(value) if isinstance(value, str) else value
+
+
+def handed(mitigation: str, service: dict) -> dict:
+    """The health variables roles/incident/tasks/mitigations/<mitigation>.yml gives its role for ``service``, rendered
+    with the incident's own vars (roles/incident/vars/main.yml), by key (health_command for <role>_health_command)."""
+    (task,) = yaml.safe_load((ROOT / "roles/incident/tasks/mitigations" / f"{mitigation}.yml").read_text())
+    given = task["vars"]
+    incident = yaml.safe_load((ROOT / "roles/incident/vars/main.yml").read_text()) or {}
+    variables = {name: trusted(value) for name, value in {**incident, **given}.items()}
+    templar = Templar(variables={**variables, "_incident_service": service})
+    return {
+        key: templar.template(trusted(given[f"{mitigation}_{key}"])) for key in HEALTH if f"{mitigation}_{key}" in given
+    }
+
+
+@pytest.mark.parametrize(
+    "service", [GENESIS, BY_COMMAND, {"unit": "demo-app.service"}], ids=["both", "command", "none"]
+)
+def test_the_rollback_rung_is_handed_the_services_health_as_the_restart_rung_is(service):
+    """Seed 003: Genesis's health is scripts/health_check.sh. A rollback judged by the unit or the URL alone keeps a
+    release whose health_check.sh fails (issue 24): the rung is handed the command as the restart's is."""
+    restart = handed("restart", service)
+    assert sorted(restart) == sorted(HEALTH), "the restart rung takes every health key of the service"
+    assert handed("rollback", service) == restart
+    if "health_command" in service:
+        assert restart["health_command"] == service["health_command"]
+        assert restart["health_command_timeout"] == service.get("health_command_timeout", 10)
