@@ -31,8 +31,11 @@ lint: setup
 ee: setup
 	scripts/pytest tests/integration/test_execution_environment.py
 
+# The unit tests wait more than they compute (servers, timeouts, subprocesses): two at once halve the stage.
+UNIT_XDIST ?= -n 2
+
 unit: setup
-	scripts/pytest tests/unit
+	scripts/pytest tests/unit $(UNIT_XDIST)
 
 # The integration and e2e tests mostly wait (podman hosts, Prometheus, ansible-playbook): pytest-xdist runs
 # three test files at once. --dist loadfile keeps each file on one worker, as its podman host and its module
