@@ -265,28 +265,37 @@ def _check_unit(service: dict, name: str, rung: dict) -> None:
 
 
 def _seconds(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """Whole seconds as the window's reader (incident_bookkeeping.stability_window) takes them: an int, an integral
+    float, or digits (a template renders a string on ansible-core before 2.19); None is no window."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return value.is_integer() and value >= 0
+    return (isinstance(value, int) and value >= 0) or (isinstance(value, str) and value.strip().isdigit())
 
 
-def _check_stability(service: dict, name: str) -> None:
+def _check_stability(service: dict, name: str, alertname: str) -> None:
     """The runbook's "monitor for N minutes" (docs/incident-flow.md, The stability window): written so that it
-    cannot be read, it would silently mean no window at all, resolved at once and never watched."""
+    cannot be read, it would silently mean no window at all, resolved at once and never watched. Only what this
+    incident reads is checked: the service's window and this alert's own entry."""
     stability = service.get("stability")
     where = f"services.{name}.stability"
     if stability is None:
         return
     if not isinstance(stability, dict):
         _fail(f"{where} must be a mapping (window, alerts), not {stability!r}")
-    if "window" in stability and not _seconds(stability["window"]):
+    if not _seconds(stability.get("window")):
         _fail(f"{where}.window must be whole seconds (0 or more), not {stability['window']!r}: e.g. 900 for 15 min")
-    alerts = stability.get("alerts", {})
+    alerts = stability.get("alerts") or {}
     if not isinstance(alerts, dict):
         _fail(f"{where}.alerts must map alert names to seconds, not {alerts!r}")
-    for alertname, seconds in alerts.items():
-        if not _seconds(seconds):
-            _fail(
-                f"{where}.alerts.{alertname} must be whole seconds (0 or more), not {seconds!r}: e.g. 1800 for 30 min"
-            )
+    if alertname in alerts and not _seconds(alerts[alertname]):
+        _fail(
+            f"{where}.alerts.{alertname} must be whole seconds (0 or more), not {alerts[alertname]!r}: e.g. 1800 "
+            "for 30 min"
+        )
 
 
 def _decide(alert: dict, mitigation: str, level: str, act_on: list, diagnose_only: bool) -> tuple[bool, str]:
@@ -351,7 +360,7 @@ def incident_plan(  # noqa: PLR0917 (a filter's keyword arguments are positional
         # escalate=true, as operators have always given it: roll back when the restart does not help
         ladder.insert(1, {"mitigation": "rollback", "options": _options("rollback", {}, {})})
     if ladder:  # what watches the fix: read before anything acts (a diagnosis alone has no window)
-        _check_stability(services[name], name)
+        _check_stability(services[name], name, parsed.get("name", ""))
     for rung in ladder:  # refused now, not after a rung before it acted and spent the window's escalation
         _check_unit(services[name], name, rung)
         try:

@@ -377,3 +377,20 @@ def test_a_stability_window_written_wrong_is_refused_not_taken_for_none(stabilit
 def test_a_stability_window_in_seconds_is_planned():
     services = {**SERVICES, "demo-app": {**SERVICES["demo-app"], "stability": {"window": 900, "alerts": {"X": 0}}}}
     assert incident_plan(alert(), services, levels=LEVELS, act_on=ACT_ON)["mitigation"] == "restart"
+
+
+@pytest.mark.parametrize(
+    "stability",
+    [
+        {"window": "600"},  # "{{ 10 * 60 }}" on ansible-core 2.17 and 2.18 renders as a string
+        {"window": 600.0},
+        {"window": None},  # the key written, its value left out
+        {"window": 900, "alerts": None},  # every entry of alerts: commented out
+        {"window": 900, "alerts": {"OtherAlert": "30m"}},  # another alert's entry: refused when that alert fires
+    ],
+)  # fmt: skip
+def test_a_stability_window_the_reader_takes_does_not_refuse_the_incident(stability):
+    """Refusing is for a window that cannot be read (incident_bookkeeping.stability_window reads these): a down
+    service must not be left unrestarted over a window written "600", 600.0 or left empty."""
+    services = {**SERVICES, "demo-app": {**SERVICES["demo-app"], "stability": stability}}
+    assert incident_plan(alert(), services, levels=LEVELS, act_on=ACT_ON)["mitigation"] == "restart"
