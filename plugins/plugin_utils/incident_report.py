@@ -31,10 +31,10 @@ def read_events(path: str | Path) -> list[dict]:
     """The events of a timeline file; a torn last line (a run killed while writing) is skipped, and so is a line
     a byte that is not UTF-8 spoils (the callback writes ASCII JSON: such a byte is a disk's or another writer's)."""
     events = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
+    for raw in Path(path).read_bytes().splitlines():
+        try:  # each line decoded strictly: a replaced byte inside a string would keep an event nobody wrote
+            event = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is one
             continue
         if isinstance(event, dict):
             events.append(event)

@@ -396,10 +396,10 @@ def timeline_events(path: Path) -> list[dict]:
     """The events of one timeline file: a torn line (a run killed while writing) or one spoilt by a byte that is
     not UTF-8 is skipped. The front's reading; the report renderer reads the same way in the collection."""
     events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
+    for raw in Path(path).read_bytes().splitlines():
+        try:  # each line decoded strictly: a replaced byte inside a string would keep an event nobody wrote
+            event = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is one
             continue
         if isinstance(event, dict):
             events.append(event)

@@ -18,7 +18,7 @@ from incident_remediation.dispatcher import Dispatcher
 from incident_remediation.journal import Journal
 from incident_remediation.metrics import REJECTED, TOO_LARGE, Metrics
 from incident_remediation.routing import Route
-from incident_remediation.runner import stop_orphans
+from incident_remediation.runner import stop_orphans, timeline_events
 from incident_remediation.webhook import parse_alert
 
 
@@ -553,3 +553,11 @@ def test_an_alert_starting_in_the_future_does_not_make_the_later_firings_stale(m
     assert future.verdict == "resolved" and firing.verdict == "accepted", (future, firing)
     assert ahead.verdict == "accepted" and "in the future" in ahead.reason, ahead
     assert resolved.verdict == "cancelled", "its queued job is not of an episode of 2099: the resolved cancels it"
+
+
+def test_the_fronts_timeline_reader_skips_a_line_a_bad_byte_spoils(tmp_path):
+    """As the report's renderer: a torn line and one with a byte that is not UTF-8 inside a string are skipped."""
+    path = tmp_path / "timeline.jsonl"
+    good = {"event": "outcome", "host": "web1", "data": {"status": "resolved"}}
+    path.write_bytes((json.dumps(good) + "\n").encode() + b'{"event": "outcome", "host": "web\xff2", "data": {}}\n{"ev')
+    assert timeline_events(path) == [good]

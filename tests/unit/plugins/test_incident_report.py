@@ -91,3 +91,11 @@ def test_a_line_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
     path.write_bytes("".join(json.dumps(e) + "\n" for e in EVENTS).encode() + b'{"event": "task", "ti\xff\xfe')
     assert read_events(path) == EVENTS
     assert main([str(path)]) == 0
+
+
+def test_a_line_with_a_bad_byte_inside_a_string_is_skipped_not_kept_altered(tmp_path):
+    """Decoded with replacement, {"host": "web\\xff1"} would parse as host 'web\\ufffd1': an event nobody wrote."""
+    path = tmp_path / "timeline.jsonl"
+    spoilt = b'{"event": "outcome", "host": "web\xff1", "data": {"status": "resolved"}}\n'
+    path.write_bytes("".join(json.dumps(e) + "\n" for e in EVENTS).encode() + spoilt)
+    assert read_events(path) == EVENTS
