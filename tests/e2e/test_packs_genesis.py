@@ -12,8 +12,6 @@ to origin/deployment-stable does (both rungs in the record).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hosts import host_name, image_exists
 from pack_stack import GENESIS, answer, left_to_people, port, remediated, running_pack, unit_state
@@ -42,11 +40,6 @@ def stack(tmp_path_factory):
         yield running
 
 
-def health(stack) -> dict:
-    said = stack.host.sh(f"curl -s -m 3 http://127.0.0.1:{PORT}/health", check=False).stdout
-    return json.loads(said) if said.startswith("{") else {}
-
-
 def commit(stack, ref: str) -> str:
     return stack.host.sh(f"{GIT} rev-parse {ref}^{{commit}}").stdout.strip()
 
@@ -59,7 +52,7 @@ def test_llm_api_errors_are_ended_by_turning_the_llm_off(stack):
     stack.faults(PORT, llm_error_rate=0.2)
     incident = stack.run_incident("HighErrorRate")
     remediated(incident, [("config_change", True)])
-    assert health(stack)["llm"] == {"enabled": False, "fallback_mode": "heuristic"}, "Scenario A step 2"
+    assert stack.health(PORT)["llm"] == {"enabled": False, "fallback_mode": "heuristic"}, "Scenario A step 2"
     config = stack.host.sh(f"cat {CONFIG}").stdout
     assert "llm_error_rate: 0.2" in config, "the LLM API still fails: the config change is what ended the errors"
     assert unit_state(stack.host, UNIT)["MainPID"] != before["MainPID"], "step 3: the service restarted"
@@ -98,5 +91,6 @@ def test_genesis_down_after_a_bad_deploy_is_restarted_then_rolled_back_to_deploy
     assert stack.host.sh(f"{GIT} status --porcelain").stdout == "", "git clean -fd"
     checked = stack.host.sh(f"{GENESIS}/scripts/health_check.sh", check=False)
     assert checked.returncode == 0, "Verification 3: ./scripts/health_check.sh exits 0"
-    assert health(stack)["version"] == "1.0.0" and health(stack)["llm"]["enabled"] is True, "the config restored"
+    restored = stack.health(PORT)
+    assert restored["version"] == "1.0.0" and restored["llm"]["enabled"] is True, "the config restored"
     assert stack.prometheus.query(f'genesis_build_info{{{INSTANCE},version="1.0.0"}}'), "Prometheus sees 1.0.0"

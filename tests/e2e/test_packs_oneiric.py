@@ -13,8 +13,6 @@ domain and key in the evidence), people paged, nothing changed.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hosts import host_name, image_exists
 from pack_stack import ONEIRIC_CACHE, answer, left_to_people, port, remediated, running_pack, unit_state
@@ -39,11 +37,6 @@ IN_FORCE = 2 * 1024**3
 def stack(tmp_path_factory):
     with running_pack("oneiric", tmp_path_factory.mktemp("packs-oneiric"), HOST, UNITS) as running:
         yield running
-
-
-def health(stack) -> dict:
-    said = stack.host.sh(f"curl -s -m 3 http://127.0.0.1:{PORT}/health", check=False).stdout
-    return json.loads(said) if said.startswith("{") else {}
 
 
 def cache(stack) -> dict[str, str]:
@@ -88,7 +81,7 @@ def test_4_a_one_corrupted_artifact_is_purged_and_resynced_after_the_manifest_is
         "verification 1: the digest failures stopped"
     )
     assert stack.prometheus.query(f"oneiric_remote_artifacts_cached{{{INSTANCE}}} == 6"), "every artifact verifies"
-    assert health(stack)["status"] == "ready"
+    assert stack.health(PORT)["status"] == "ready"
 
 
 def test_5_a_an_instance_leak_is_not_given_more_memory_but_restarted(stack):
@@ -107,7 +100,7 @@ def test_5_a_an_instance_leak_is_not_given_more_memory_but_restarted(stack):
         assert second["message"].startswith(f"{UNIT} on {HOST}:"), second
         assert stack.host.unit("MemoryMax", unit=UNIT)["MemoryMax"] == str(IN_FORCE), "the limit is left as it is"
         assert unit_state(stack.host, UNIT)["MainPID"] != before["MainPID"], "emergency: restart to force cleanup"
-        lifecycle = health(stack)["lifecycle"]
+        lifecycle = stack.health(PORT)["lifecycle"]
         assert lifecycle["active_instances"] < 100 and lifecycle["leaked_instances"] == 0, lifecycle
         assert stack.prometheus.query(f"oneiric:system_active_instances_total:5m{{{INSTANCE}}} < 100"), (
             "step 3 and verification 1: the instance count after the restart, below 100"

@@ -10,8 +10,6 @@ diagnosed, people paged, nothing changed on the host.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hosts import host_name, image_exists
 from pack_stack import answer, left_to_people, port, remediated, running_pack, unit_state
@@ -41,11 +39,6 @@ def stack(tmp_path_factory):
         yield running
 
 
-def health(stack) -> dict:
-    answer = stack.host.sh(f"curl -s -m 3 http://127.0.0.1:{PORT}/health", check=False).stdout
-    return json.loads(answer) if answer.startswith("{") else {}
-
-
 def test_p1_001_a_crashed_supervisor_is_restarted(stack):
     stack.begin()
     relay = unit_state(stack.host, "relay.service")
@@ -58,7 +51,7 @@ def test_p1_001_a_crashed_supervisor_is_restarted(stack):
         remediated(incident, [("restart", True)])
         assert unit_state(stack.host, "supervisor.service")["ActiveState"] == "active"
         assert unit_state(stack.host, "relay.service")["MainPID"] == relay["MainPID"], "the relay was not touched"
-        assert health(stack)["status"] == "ready" and health(stack)["dashboard_link"] == "connected"
+        assert stack.health(PORT)["status"] == "ready" and stack.health(PORT)["dashboard_link"] == "connected"
         assert stack.prometheus.query(f"supervisor_dashboard_link_connected{{{INSTANCE}}} == 1")
         assert "SIGKILL" in (incident.folder / HOST / "diagnose" / "logs.txt").read_text(), "step 2: the journal"
     finally:
@@ -76,7 +69,7 @@ def test_p1_003_a_wedged_dashboard_ipc_is_mended_by_the_supervisor_restart_after
     assert second["message"].startswith(f"supervisor.service on {HOST}:"), second
     assert unit_state(stack.host, "relay.service")["MainPID"] != relay["MainPID"], "step 3: the relay restarted"
     assert unit_state(stack.host, "supervisor.service")["MainPID"] != supervisor["MainPID"], "step 4: the supervisor"
-    assert health(stack)["dashboard_link"] == "connected"
+    assert stack.health(PORT)["dashboard_link"] == "connected"
     assert stack.prometheus.query(f"supervisor_dashboard_link_connected{{{INSTANCE}}} == 1")
 
 
@@ -92,7 +85,7 @@ def test_p1_004_a_stalled_control_loop_is_left_to_people(stack):
         assert alert["status"]["silencedBy"] == [], "the alert stays with people, silenced by nothing"
         assert {unit: unit_state(stack.host, unit) for unit in units} == units, "nothing restarted"
         assert stack.host.sh("ls /etc/systemd/system/supervisor.service.d 2>/dev/null || true").stdout == ""
-        assert health(stack)["iterations_per_sec"] == 0, "still stalled: quarantining the child is people's"
+        assert stack.health(PORT)["iterations_per_sec"] == 0, "still stalled: quarantining the child is people's"
     finally:  # what a person does: the blocking child quarantined, the loop runs again
         stack.faults(PORT, control_loop_stall=False)
     incident.wait_resolved()

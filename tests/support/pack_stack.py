@@ -272,6 +272,11 @@ class PackStack(Stack):
         """The profile's run-time faults (POST /control/faults), inside the host."""
         self.host.sh(f"curl -sf -m 5 -X POST -d '{json.dumps(faults)}' http://127.0.0.1:{port}/control/faults")
 
+    def health(self, port: int) -> dict:
+        """The profile's /health answer, inside the host ({} when it does not answer JSON)."""
+        said = self.host.sh(f"curl -s -m 3 http://127.0.0.1:{port}/health", check=False).stdout
+        return json.loads(said) if said.startswith("{") else {}
+
 
 @contextlib.contextmanager
 def running_pack(system: str, work: Path, name: str, units: dict[str, dict]) -> Iterator[PackStack]:
